@@ -23,7 +23,7 @@ class BrownianPath {
   struct Options {
     double t0 = 0.0;
     double t1 = 1.0;
-    int max_depth = 40;  // grid spacing (t1 − t0)/2^max_depth; 1 ≤ max_depth ≤ 52
+    int max_depth = 40;  // grid spacing (t1 − t0)/2^max_depth; 1 ≤ max_depth ≤ 42
     Stream stream = Stream::kBrownian;
     void Validate() const;  // throws InvalidArgument
   };

@@ -22,6 +22,7 @@ enum class DriftKind {
 struct DriftScratch {
   Batch score;
   Batch product;
+  Batch divergence;
   RowVector times;
 };
 
