@@ -4,6 +4,10 @@ add_library(scoresde_build_flags INTERFACE)
 target_compile_options(scoresde_build_flags INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                             -Woverloaded-virtual -Wcast-align -Wnull-dereference>)
+# GCC 12 reports false -Wrestrict positives on std::string concatenation at -O3 (GCC bug 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  target_compile_options(scoresde_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Wno-restrict>)
+endif()
 if(SCORESDE_WERROR)
   target_compile_options(scoresde_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
 endif()
