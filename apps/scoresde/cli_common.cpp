@@ -122,6 +122,22 @@ std::unique_ptr<ScoreModel> MakeAnalyticScore(const Problem& problem, const Sde&
   return std::make_unique<GaussianMixtureScore>(*problem.mixture, *affine);
 }
 
+ScoreChoice MakeScoreAndSde(const std::string& score_flag, const Problem* problem,
+                            const SdeFlags& sde_flags, int dim, double default_eps) {
+  ScoreChoice choice;
+  if (score_flag == "analytic") {
+    if (problem == nullptr) {
+      throw InvalidArgument("--score analytic needs --problem FILE (the data law it is exact for)");
+    }
+    choice.sde = MakeSde(sde_flags, problem->dim(), default_eps);
+    choice.score = MakeAnalyticScore(*problem, *choice.sde.sde);
+    return choice;
+  }
+  (void)dim;
+  throw InvalidArgument("--score = '" + score_flag +
+                        "'; learned score models are not available in this build yet");
+}
+
 void PrintJson(const nlohmann::json& result) { std::cout << result.dump(2) << std::endl; }
 
 }  // namespace scoresde::cli

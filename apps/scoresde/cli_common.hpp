@@ -39,6 +39,17 @@ SdeChoice MakeSde(const SdeFlags& flags, int dim, double default_eps);
 // Throws InvalidArgument for other combinations. The score refers to sde, which must outlive it.
 std::unique_ptr<ScoreModel> MakeAnalyticScore(const Problem& problem, const Sde& sde);
 
+// --score: "analytic" (the problem's exact score under the chosen SDE) or a model file
+// (MODEL.safetensors, whose metadata names its SDE; explicit --sde flags must agree with it).
+struct ScoreChoice {
+  SdeChoice sde;
+  std::shared_ptr<const ScoreModel> score;
+};
+// problem may be null when the score is a model file. dim is the data dimension (from the problem
+// or the data file). Throws InvalidArgument for unusable combinations.
+ScoreChoice MakeScoreAndSde(const std::string& score_flag, const Problem* problem,
+                            const SdeFlags& sde_flags, int dim, double default_eps);
+
 // Writes one JSON object to stdout (pretty-printed, newline-terminated).
 void PrintJson(const nlohmann::json& result);
 
