@@ -14,58 +14,87 @@ namespace {
 // substep = level | high index bits << 6); max_depth ≤ 42 keeps that within 16 bits.
 constexpr int kMaxDepth = 42;
 
-struct NodeValue {
-  Vector w;  // increment over the node's interval
-  Vector h;  // space-time Lévy area, (1/len)∫(W_u − W_a − (u − a)/len · W) du
-};
-
-class Tree {
+// Walks the tree over [a, b) (in finest-grid units) for one sample: a node inside the interval is
+// added to the running sums, a node outside is skipped, a node straddling an end is split. Only
+// O(max_depth) nodes are split per query, and none is recomputed.
+class TreeWalk {
  public:
-  Tree(uint64_t seed, Stream stream, int dim, double length)
-      : seed_(seed), stream_(stream), dim_(dim), length_(length), z_(2 * dim) {}
+  TreeWalk(uint64_t seed, Stream stream, int dim, double length, int depth)
+      : noise_(seed, stream), dim_(dim), length_(length), depth_(depth),
+        z_(2 * dim, 1), nodes_(2 * dim, 2 * (depth + 1)) {}
 
-  // Fills z_ with 2·dim standard normals for node (level, index) of one sample.
-  void Draw(int level, uint64_t index, int64_t sample) {
-    const uint32_t substep = static_cast<uint32_t>(level) | static_cast<uint32_t>(index >> 32) << 6;
-    const NoiseStream noise(seed_, stream_);
-    noise.FillNormal(static_cast<uint32_t>(index), substep, sample,
-                     Eigen::Map<Batch>(z_.data(), 2 * dim_, 1));
-  }
-
-  // (W, H) of node (level, index) for one sample, by descent from the root.
-  void Node(int level, uint64_t index, int64_t sample, NodeValue* node) {
-    Draw(0, 0, sample);
-    node->w = std::sqrt(length_) * z_.head(dim_);
-    node->h = std::sqrt(length_ / 12.0) * z_.tail(dim_);
-    double len = length_;
-    uint64_t k = 0;
-    for (int l = 1; l <= level; ++l) {
-      // Split node (l − 1, k) of length len, then keep the half on the way to `index`.
-      Draw(l, k, sample);
-      const auto z1 = z_.head(dim_);
-      const auto z2 = z_.tail(dim_);
-      const Vector u = 3.0 * node->h + 0.5 * std::sqrt(len) * z1;        // W_left − W_right
-      const Vector h_mid = node->h - 0.25 * u;                          // (H_left + H_right)/2
-      const Vector h_half = 0.5 * std::sqrt(len / 12.0) * z2;           // (H_left − H_right)/2
-      const bool right = (index >> (level - l)) & 1u;
-      if (right) {
-        node->w = 0.5 * (node->w - u);
-        node->h = h_mid - h_half;
-      } else {
-        node->w = 0.5 * (node->w + u);
-        node->h = h_mid + h_half;
-      }
-      k = 2 * k + (right ? 1 : 0);
-      len *= 0.5;
-    }
+  // Adds W(b) − W(a) to w and ∫_a^b (W_u − W_a) du to z (both start at zero).
+  void Run(uint64_t a, uint64_t b, int64_t sample, VectorRef w, VectorRef z) {
+    a_ = a;
+    b_ = b;
+    sample_ = sample;
+    w_ = &w;
+    z_sum_ = &z;
+    Draw(0, 0);
+    // Column 2·level holds the node's W (rows 0..dim) and H (rows dim..2dim).
+    nodes_.col(0).head(dim_) = std::sqrt(length_) * z_.col(0).head(dim_);
+    nodes_.col(0).tail(dim_) = std::sqrt(length_ / 12.0) * z_.col(0).tail(dim_);
+    Visit(0, 0, 0);
   }
 
  private:
-  uint64_t seed_;
-  Stream stream_;
+  void Draw(int level, uint64_t index) {
+    // A node's draws: counter (block, sample, step = low 32 bits of the index,
+    // substep = level | high index bits << 6); max_depth ≤ 42 keeps that within 16 bits.
+    const uint32_t substep =
+        static_cast<uint32_t>(level) | static_cast<uint32_t>(index >> 32) << 6;
+    noise_.FillNormal(static_cast<uint32_t>(index), substep, sample_, z_);
+  }
+
+  // The node (level, index) whose value is in column `slot` of nodes_.
+  void Visit(int level, uint64_t index, Eigen::Index slot) {
+    const uint64_t size = uint64_t{1} << (depth_ - level);
+    const uint64_t begin = index * size;
+    const uint64_t end = begin + size;
+    if (end <= a_ || begin >= b_) return;
+    const auto w = nodes_.col(slot).head(dim_);
+    const auto h = nodes_.col(slot).tail(dim_);
+    if (begin >= a_ && end <= b_) {
+      // Concatenation: ∫_a^c (W − W_a) = ∫_a^b (W − W_a) + ∫_b^c (W − W_b) + (c − b)(W_b − W_a);
+      // a node's own integral is len·(W/2 + H).
+      const double len = std::ldexp(length_, -level);
+      *z_sum_ += len * (0.5 * w + h + *w_);
+      *w_ += w;
+      return;
+    }
+    // Split by the exact conditional law (brownian.hpp), with the node's own draws.
+    const double len = std::ldexp(length_, -level);
+    Draw(level + 1, index);
+    const auto z1 = z_.col(0).head(dim_);
+    const auto z2 = z_.col(0).tail(dim_);
+    const Eigen::Index left = 2 * (level + 1);
+    const Eigen::Index right = left + 1;
+    // u = W_left − W_right; (H_left + H_right)/2 = H − u/4; (H_left − H_right)/2 = √(len/12)/2·Z2.
+    auto w_left = nodes_.col(left).head(dim_);
+    auto h_left = nodes_.col(left).tail(dim_);
+    auto w_right = nodes_.col(right).head(dim_);
+    auto h_right = nodes_.col(right).tail(dim_);
+    w_right = 3.0 * h + 0.5 * std::sqrt(len) * z1;  // u, for now
+    h_left = h - 0.25 * w_right;
+    h_right = h_left - 0.5 * std::sqrt(len / 12.0) * z2;
+    h_left += 0.5 * std::sqrt(len / 12.0) * z2;
+    w_left = 0.5 * (w + w_right);
+    w_right = w - w_left;
+    Visit(level + 1, 2 * index, left);
+    Visit(level + 1, 2 * index + 1, right);
+  }
+
+  NoiseStream noise_;
   int dim_;
   double length_;
-  Vector z_;
+  int depth_;
+  Batch z_;
+  Matrix nodes_;
+  uint64_t a_ = 0;
+  uint64_t b_ = 0;
+  int64_t sample_ = 0;
+  VectorRef* w_ = nullptr;
+  VectorRef* z_sum_ = nullptr;
 };
 
 }  // namespace
@@ -113,32 +142,13 @@ void BrownianPath::IncrementImpl(double s, double t, int64_t first_sample, Batch
   const uint64_t a = to_grid(s);
   const uint64_t b = to_grid(t);
 
-  Tree tree(seed_, options_.stream, dim_, length);
-  NodeValue node;
+  TreeWalk walk(seed_, options_.stream, dim_, length, depth);
   Vector w(dim_);
   Vector z(dim_);
   for (Eigen::Index j = 0; j < dw.cols(); ++j) {
     w.setZero();
     z.setZero();
-    // Walk [a, b) left to right through maximal aligned dyadic blocks.
-    uint64_t position = a;
-    while (position < b) {
-      int level = depth;
-      // Grow the block while it stays aligned and inside [position, b).
-      while (level > 0) {
-        const uint64_t size = uint64_t{1} << (depth - level + 1);
-        if (position % size != 0 || position + size > b) break;
-        --level;
-      }
-      const uint64_t size = uint64_t{1} << (depth - level);
-      const double node_length = std::ldexp(length, -level);
-      tree.Node(level, position / size, first_sample + j, &node);
-      // Concatenation: ∫_a^c (W − W_a) = ∫_a^b (W − W_a) + ∫_b^c (W − W_b) + (c − b)(W_b − W_a),
-      // and a node's own integral is len · (W/2 + H).
-      z += node_length * (0.5 * node.w + node.h) + node_length * w;
-      w += node.w;
-      position += size;
-    }
+    if (a < b) walk.Run(a, b, first_sample + j, w, z);
     dw.col(j) = w;
     if (dz) dz->col(j) = z;
   }
