@@ -137,6 +137,7 @@ void GaussianMixture::Sample(const NoiseStream& noise, int64_t first_sample, Bat
   noise.FillUniform(0, 0, first_sample, u);
   Batch z(dim_, count);
   noise.FillNormal(0, 1, first_sample, z);
+  Vector zj(dim_);
   for (Eigen::Index j = 0; j < count; ++j) {
     // Smallest k with u < w_0 + … + w_k; the last positive-weight component absorbs rounding in
     // the cumulative sum.
@@ -148,7 +149,10 @@ void GaussianMixture::Sample(const NoiseStream& noise, int64_t first_sample, Bat
       cumulative += weights_(k);
       if (u(0, j) < cumulative) break;
     }
-    x.col(j) = means_[chosen] + chol_[chosen].triangularView<Eigen::Lower>() * z.col(j);
+    // One matrix–vector product per sample on a heap vector, so the bits do not depend on the
+    // chunking (see mixture_kernel.hpp).
+    zj = z.col(j);
+    x.col(j) = means_[chosen] + chol_[chosen].triangularView<Eigen::Lower>() * zj;
   }
 }
 

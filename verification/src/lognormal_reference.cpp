@@ -180,7 +180,11 @@ void LogNormalReference::SampleMarginal(double t, const NoiseStream& noise, int6
   const Vector m = LogMean(t);
   const Vector sd = LogVariance(t).cwiseSqrt();
   noise.FillNormal(0, 0, first_sample, x);
-  x = ((x.array().colwise() * sd.array()).colwise() + m.array()).exp();
+  // Scalar std::exp per entry: Eigen's vectorized exp differs from std::exp in the last bits and
+  // is used only on aligned runs, which would make a sample's bits depend on the chunking.
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    for (Eigen::Index i = 0; i < x.rows(); ++i) x(i, j) = std::exp(m(i) + sd(i) * x(i, j));
+  }
 }
 
 }  // namespace scoresde

@@ -23,8 +23,11 @@
 
 namespace scoresde::internal {
 
-// Columns per block: bounds the scratch memory at K · d · kMixtureBlock doubles.
-inline constexpr Eigen::Index kMixtureBlock = 128;
+// Every sample is evaluated on its own, with matrix–vector kernels on heap vectors (which have a
+// fixed alignment). Eigen's blocked matrix–matrix kernels and its alignment-dependent reductions
+// would make a column's last bits depend on which other columns share the call (measured: a
+// triangular solve of 128 right-hand sides differs from 128 single solves), and the library
+// promises the same bits for any thread count or batch chunking.
 
 // log w_k − ½ log det C_k − (d/2) log 2π (−∞ for a zero weight).
 inline double LogNormalizer(double weight, double log_det, int dim) {
@@ -39,20 +42,23 @@ struct CholeskyComponent {
   double log_normalizer;
   double trace_precision;
 
-  const Vector& center() const { return *mean; }
-
-  // q = ‖L⁻¹ D‖² per column; if score is non-null, score = −C⁻¹ D.
-  void QuadraticAndScore(const Matrix& centered, RowVector* q, Matrix* score) const {
-    Matrix y = chol->triangularView<Eigen::Lower>().solve(centered);
-    *q = y.colwise().squaredNorm();
+  // Returns q = (x − μ)ᵀ C⁻¹ (x − μ); if score is non-null, *score = −C⁻¹ (x − μ). diff and y
+  // are scratch.
+  double QuadraticAndScore(const Vector& x, Vector* /*diff*/, Vector* y, Vector* score) const {
+    *y = x - *mean;
+    chol->triangularView<Eigen::Lower>().solveInPlace(*y);
+    const double q = y->squaredNorm();
     if (score != nullptr) {
-      chol->transpose().triangularView<Eigen::Upper>().solveInPlace(y);
-      *score = -y;
+      *score = *y;
+      chol->transpose().triangularView<Eigen::Upper>().solveInPlace(*score);
+      *score = -*score;
     }
+    return q;
   }
-  // out = C⁻¹ v.
-  void Precision(const Matrix& v, Matrix* out) const {
-    *out = chol->triangularView<Eigen::Lower>().solve(v);
+  // *out = C⁻¹ v.
+  void Precision(const Vector& v, Vector* out, Vector* /*scratch*/) const {
+    *out = v;
+    chol->triangularView<Eigen::Lower>().solveInPlace(*out);
     chol->transpose().triangularView<Eigen::Upper>().solveInPlace(*out);
   }
 };
@@ -65,14 +71,21 @@ struct EigenComponent {
   double log_normalizer;
   double trace_precision;
 
-  const Vector& center() const { return mean; }
-  void QuadraticAndScore(const Matrix& centered, RowVector* q, Matrix* score) const {
-    Matrix y = eigenvectors->transpose() * centered;
-    *q = inv_var.transpose() * y.cwiseAbs2();
-    if (score != nullptr) *score = -(*eigenvectors * (inv_var.asDiagonal() * y));
+  double QuadraticAndScore(const Vector& x, Vector* diff, Vector* y, Vector* score) const {
+    *diff = x - mean;
+    y->noalias() = eigenvectors->transpose() * *diff;
+    const double q = inv_var.dot(y->cwiseAbs2());
+    if (score != nullptr) {
+      y->array() *= inv_var.array();
+      score->noalias() = *eigenvectors * *y;
+      *score = -*score;
+    }
+    return q;
   }
-  void Precision(const Matrix& v, Matrix* out) const {
-    *out = *eigenvectors * (inv_var.asDiagonal() * (eigenvectors->transpose() * v));
+  void Precision(const Vector& v, Vector* out, Vector* scratch) const {
+    scratch->noalias() = eigenvectors->transpose() * v;
+    scratch->array() *= inv_var.array();
+    out->noalias() = *eigenvectors * *scratch;
   }
 };
 
@@ -82,69 +95,57 @@ void EvaluateMixture(const std::vector<Component>& components, const Vector& wei
                      ConstBatchRef x, const ConstBatchRef* v, RowVectorRef* logp, BatchRef* s,
                      RowVectorRef* div, BatchRef* jv) {
   const int num = static_cast<int>(components.size());
-  const Eigen::Index total = x.cols();
+  const Eigen::Index d = x.rows();
   const bool need_score = s != nullptr || div != nullptr || jv != nullptr;
-  std::vector<Matrix> component_scores(need_score ? num : 0);
-  Matrix logits;
-  Matrix resp;
-  RowVector q;
-  RowVector lse;
-  Matrix centered;
-  for (Eigen::Index first = 0; first < total; first += kMixtureBlock) {
-    const Eigen::Index n = std::min(kMixtureBlock, total - first);
-    const auto xb = x.middleCols(first, n);
-    logits.resize(num, n);
+  // Scratch, allocated once per call.
+  std::vector<Vector> component_scores(need_score ? num : 0, Vector(d));
+  Vector xj(d), y(d), scratch(d), score(d), vj(d), precision_v(d), out(d);
+  Vector logits(num), resp(num);
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    xj = x.col(j);
     for (int k = 0; k < num; ++k) {
-      centered = xb.colwise() - components[k].center();
-      components[k].QuadraticAndScore(centered, &q, need_score ? &component_scores[k] : nullptr);
-      logits.row(k) = components[k].log_normalizer - 0.5 * q.array();
+      const double q = components[k].QuadraticAndScore(
+          xj, &scratch, &y, need_score ? &component_scores[k] : nullptr);
+      logits(k) = components[k].log_normalizer - 0.5 * q;
     }
-    // Log-sum-exp per column; responsibilities r_k = exp(logit_k − lse).
-    lse.resize(n);
-    resp.resize(num, n);
-    for (Eigen::Index j = 0; j < n; ++j) {
-      if (logits.col(j).hasNaN()) {
-        lse(j) = std::numeric_limits<double>::quiet_NaN();
-        resp.col(j).setConstant(std::numeric_limits<double>::quiet_NaN());
-        continue;
-      }
-      const double peak = logits.col(j).maxCoeff();
+    // Log-sum-exp; responsibilities r_k = exp(logit_k − lse).
+    double lse;
+    if (logits.hasNaN()) {
+      lse = std::numeric_limits<double>::quiet_NaN();
+      resp.setConstant(lse);
+    } else {
+      const double peak = logits.maxCoeff();
       if (peak == -std::numeric_limits<double>::infinity()) {
         // Every component underflowed (x astronomically far away): log p = −∞ and the score
         // falls back to the prior weighting.
-        lse(j) = peak;
-        resp.col(j) = weights;
-        continue;
+        lse = peak;
+        resp = weights;
+      } else {
+        lse = peak + std::log((logits.array() - peak).exp().sum());
+        resp = (logits.array() - lse).exp();
       }
-      const double sum = (logits.col(j).array() - peak).exp().sum();
-      lse(j) = peak + std::log(sum);
-      resp.col(j) = (logits.col(j).array() - lse(j)).exp();
     }
-    if (logp != nullptr) logp->segment(first, n) = lse;
+    if (logp != nullptr) (*logp)(j) = lse;
     if (!need_score) continue;
 
-    Matrix score = Matrix::Zero(x.rows(), n);
-    for (int k = 0; k < num; ++k) score += component_scores[k] * resp.row(k).asDiagonal();
-    if (s != nullptr) s->middleCols(first, n) = score;
+    score.setZero();
+    for (int k = 0; k < num; ++k) score += resp(k) * component_scores[k];
+    if (s != nullptr) s->col(j) = score;
     if (div != nullptr) {
-      RowVector d = -score.colwise().squaredNorm();
+      double value = -score.squaredNorm();
       for (int k = 0; k < num; ++k) {
-        d.array() += resp.row(k).array() * (component_scores[k].colwise().squaredNorm().array() -
-                                            components[k].trace_precision);
+        value += resp(k) * (component_scores[k].squaredNorm() - components[k].trace_precision);
       }
-      div->segment(first, n) = d;
+      (*div)(j) = value;
     }
     if (jv != nullptr) {
-      const Matrix vb = v->middleCols(first, n);
-      const RowVector sv = score.cwiseProduct(vb).colwise().sum();
-      Matrix out = -(score * sv.asDiagonal());
-      Matrix precision_v;
+      vj = v->col(j);
+      out = -score.dot(vj) * score;
       for (int k = 0; k < num; ++k) {
-        const RowVector skv = component_scores[k].cwiseProduct(vb).colwise().sum();
-        components[k].Precision(vb, &precision_v);
-        out += (component_scores[k] * skv.asDiagonal() - precision_v) * resp.row(k).asDiagonal();
+        components[k].Precision(vj, &precision_v, &scratch);
+        out += resp(k) * (component_scores[k].dot(vj) * component_scores[k] - precision_v);
       }
-      jv->middleCols(first, n) = out;
+      jv->col(j) = out;
     }
   }
 }

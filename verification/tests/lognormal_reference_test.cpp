@@ -178,6 +178,24 @@ TEST(LogNormalReference, SampleMarginalMomentsAndChunking) {
   EXPECT_EQ(x.middleCols(10, 54), b);
 }
 
+// Odd dimensions put chunk boundaries at every alignment; the bits must not change.
+TEST(LogNormalReference, SampleMarginalBitwiseChunkingInvariant) {
+  for (int d : {1, 3, 7}) {
+    const GbmSde gbm = ExampleGbm(d);
+    const LogNormalReference ref(Vector::Zero(d), Vector::Constant(d, 0.3), gbm);
+    const NoiseStream noise(4, Stream::kData);
+    Batch all(d, 64);
+    ref.SampleMarginal(0.7, noise, 0, all);
+    for (int split : {1, 3, 10, 33}) {
+      Batch a(d, split), b(d, 64 - split);
+      ref.SampleMarginal(0.7, noise, 0, a);
+      ref.SampleMarginal(0.7, noise, split, b);
+      EXPECT_EQ(all.leftCols(split), a) << "d = " << d << ", split = " << split;
+      EXPECT_EQ(all.rightCols(64 - split), b) << "d = " << d << ", split = " << split;
+    }
+  }
+}
+
 TEST(LogNormalReference, ExpectedSquaredNormClosedForm) {
   const GbmSde gbm = ExampleGbm(2);
   Vector m0(2);
