@@ -13,7 +13,7 @@ set -euo pipefail
 
 declare -A GROUPS_PACKAGES=(
   [build]="cmake ninja-build g++ pkg-config libeigen3-dev libboost-dev libceres-dev librandom123-dev
-           libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev gcovr"
+           libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev gcovr zlib1g-dev"
   [demo]="python3 python3-numpy python3-matplotlib"
   [docs]="doxygen graphviz"
   [bench]="python3 python3-numpy python3-scipy python3-torch libjemalloc2"
