@@ -15,7 +15,9 @@ namespace {
 
 constexpr const char* kWhere = "GaussianMixture";
 
-std::string Indexed(const char* name, int k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
+std::string Indexed(const char* name, int k) {
+  return std::string(name) + "[" + std::to_string(k) + "]";
+}
 
 }  // namespace
 
@@ -59,9 +61,8 @@ GaussianMixture::GaussianMixture(Vector weights, std::vector<Vector> means,
     Eigen::LLT<Matrix> llt(c);
     if (llt.info() != Eigen::Success) {
       // Only on failure: the smallest eigenvalue tells the user how far from definite it is.
-      const double min_eig = Eigen::SelfAdjointEigenSolver<Matrix>(c, Eigen::EigenvaluesOnly)
-                                 .eigenvalues()
-                                 .minCoeff();
+      const double min_eig =
+          Eigen::SelfAdjointEigenSolver<Matrix>(c, Eigen::EigenvaluesOnly).eigenvalues().minCoeff();
       Require(false, kWhere, "smallest eigenvalue of " + Indexed("covs", k), min_eig,
               "> 0 (positive definite)");
     }
@@ -86,8 +87,7 @@ void GaussianMixture::Compute(ConstBatchRef x, const ConstBatchRef* v, RowVector
                               BatchRef* s, RowVectorRef* div, BatchRef* jv) const {
   std::vector<internal::CholeskyComponent> components(num_components());
   for (int k = 0; k < num_components(); ++k) {
-    components[k] = {&means_[k], &chol_[k],
-                     internal::LogNormalizer(weights_(k), log_det_[k], dim_),
+    components[k] = {&means_[k], &chol_[k], internal::LogNormalizer(weights_(k), log_det_[k], dim_),
                      trace_precision_[k]};
   }
   internal::EvaluateMixture(components, weights_, x, v, logp, s, div, jv);
@@ -118,8 +118,7 @@ void GaussianMixture::ScoreJvp(ConstBatchRef x, ConstBatchRef v, BatchRef jv) co
   Compute(x, &v, nullptr, nullptr, nullptr, &jv);
 }
 
-void GaussianMixture::ScoreAndJvp(ConstBatchRef x, ConstBatchRef v, BatchRef s,
-                                  BatchRef jv) const {
+void GaussianMixture::ScoreAndJvp(ConstBatchRef x, ConstBatchRef v, BatchRef s, BatchRef jv) const {
   CheckShape("GaussianMixture::ScoreAndJvp", "x", x, dim_, -1);
   CheckShape("GaussianMixture::ScoreAndJvp", "v", v, dim_, x.cols());
   CheckShape("GaussianMixture::ScoreAndJvp", "s", s, dim_, x.cols());

@@ -24,8 +24,8 @@ GaussianMixtureScore::GaussianMixtureScore(GaussianMixture p0, const ScalarAffin
     // The Cholesky factorization succeeded, so only a covariance with condition number near
     // 1/ε can show a non-positive computed eigenvalue; α²λ + σ_t² would then vanish at t = 0.
     Require(eig.info() == Eigen::Success && eig.eigenvalues().minCoeff() > 0.0, where,
-            "smallest eigenvalue of covs[" + std::to_string(k) + "]",
-            eig.eigenvalues().minCoeff(), "> 0 (positive definite to working precision)");
+            "smallest eigenvalue of covs[" + std::to_string(k) + "]", eig.eigenvalues().minCoeff(),
+            "> 0 (positive definite to working precision)");
     eigenvectors_[k] = eig.eigenvectors();
     eigenvalues_[k] = eig.eigenvalues();
   }
@@ -50,8 +50,7 @@ void GaussianMixtureScore::CheckInputs(const char* where, ConstBatchRef x,
   CheckShape(where, "t", t, 1, x.cols());
   for (Eigen::Index j = 0; j < t.cols(); ++j) {
     const double tj = t(j);
-    const double t_final =
-        scalar_sde_ != nullptr ? scalar_sde_->t_final() : linear_sde_->t_final();
+    const double t_final = scalar_sde_ != nullptr ? scalar_sde_->t_final() : linear_sde_->t_final();
     if (!(std::isfinite(tj) && tj >= 0.0 && tj <= t_final)) {
       Require(false, where, "t[" + std::to_string(j) + "]", tj,
               "finite and in [0, T] with T = " + FormatValue(t_final));
@@ -105,8 +104,7 @@ void GaussianMixtureScore::Compute(ConstBatchRef x, ConstRowVectorRef t, const C
         c.mean = alpha * p0_.mean(k);
         c.eigenvectors = &eigenvectors_[k];
         c.inv_var = var.cwiseInverse();
-        c.log_normalizer =
-            internal::LogNormalizer(p0_.weight(k), var.array().log().sum(), d);
+        c.log_normalizer = internal::LogNormalizer(p0_.weight(k), var.array().log().sum(), d);
         c.trace_precision = c.inv_var.sum();
       }
       internal::EvaluateMixture(components, p0_.weights(), xs, vs ? &*vs : nullptr,
@@ -167,8 +165,8 @@ std::optional<double> GaussianMixtureScore::ExpectedSquaredNorm(double t) const 
   return Marginal(t).trace_precision(0);
 }
 
-void GaussianMixtureScore::SampleMarginal(double t, const NoiseStream& noise,
-                                          int64_t first_sample, BatchRef x) const {
+void GaussianMixtureScore::SampleMarginal(double t, const NoiseStream& noise, int64_t first_sample,
+                                          BatchRef x) const {
   CheckShape("GaussianMixtureScore::SampleMarginal", "x", x, dim(), -1);
   Marginal(t).Sample(noise, first_sample, x);
 }

@@ -20,8 +20,7 @@ namespace {
 
 void CheckTransitionTime(const char* where, double t, double t_final) {
   RequireFinite(where, "t", t);
-  Require(t >= 0.0 && t <= t_final, where, "t", t,
-          "in [0, T] with T = " + FormatValue(t_final));
+  Require(t >= 0.0 && t <= t_final, where, "t", t, "in [0, T] with T = " + FormatValue(t_final));
 }
 
 }  // namespace
@@ -39,8 +38,8 @@ GaussianTransition TransitionOf(const LinearSde& sde, double t) {
   CheckTransitionTime(where, t, sde.t_final());
   const int d = sde.dim();
   const Matrix& f = sde.options().drift_matrix;
-  const Vector c = sde.options().drift_offset.size() == 0 ? Vector::Zero(d).eval()
-                                                           : sde.options().drift_offset;
+  const Vector c =
+      sde.options().drift_offset.size() == 0 ? Vector::Zero(d).eval() : sde.options().drift_offset;
   GaussianTransition result{Matrix::Identity(d, d), Vector::Zero(d), Matrix::Zero(d, d)};
   if (t == 0.0) return result;
 
@@ -97,9 +96,9 @@ GaussianTransition TransitionOf(const LinearSde& sde, double t) {
       }
     } else {  // try_step left time unchanged and shrank dt
       if (++rejections > kMaxConsecutiveRejections || !(dt > 0.0)) {
-        throw NumericalFailure(std::string(where) + ": step size underflow at t = " +
-                                   FormatValue(time),
-                               steps, time, -1, -1);
+        throw NumericalFailure(
+            std::string(where) + ": step size underflow at t = " + FormatValue(time), steps, time,
+            -1, -1);
       }
     }
   }

@@ -69,8 +69,7 @@ Vector LogNormalReference::Variance(double t) const {
          (2.0 * m.array() + v.array()).exp();
 }
 
-void LogNormalReference::LogDensity(ConstBatchRef x, ConstRowVectorRef t,
-                                    RowVectorRef logp) const {
+void LogNormalReference::LogDensity(ConstBatchRef x, ConstRowVectorRef t, RowVectorRef logp) const {
   constexpr const char* where = "LogNormalReference::LogDensity";
   CheckInputs(where, x, t);
   CheckShape(where, "logp", logp, 1, x.cols());
@@ -117,8 +116,7 @@ void LogNormalReference::Evaluate(ConstBatchRef x, ConstRowVectorRef t, BatchRef
   }
 }
 
-void LogNormalReference::Divergence(ConstBatchRef x, ConstRowVectorRef t,
-                                    RowVectorRef div) const {
+void LogNormalReference::Divergence(ConstBatchRef x, ConstRowVectorRef t, RowVectorRef div) const {
   constexpr const char* where = "LogNormalReference::Divergence";
   CheckInputs(where, x, t);
   CheckShape(where, "div", div, 1, x.cols());

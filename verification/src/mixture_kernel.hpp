@@ -104,8 +104,8 @@ void EvaluateMixture(const std::vector<Component>& components, const Vector& wei
   for (Eigen::Index j = 0; j < x.cols(); ++j) {
     xj = x.col(j);
     for (int k = 0; k < num; ++k) {
-      const double q = components[k].QuadraticAndScore(
-          xj, &scratch, &y, need_score ? &component_scores[k] : nullptr);
+      const double q = components[k].QuadraticAndScore(xj, &scratch, &y,
+                                                       need_score ? &component_scores[k] : nullptr);
       logits(k) = components[k].log_normalizer - 0.5 * q;
     }
     // Log-sum-exp; responsibilities r_k = exp(logit_k − lse).

@@ -32,24 +32,30 @@ constexpr double kMaxLogMean = 700.0;
 // A short description of a JSON value for messages.
 std::string Describe(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return j.get<bool>() ? "true" : "false";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return j.get<bool>() ? "true" : "false";
     case Json::value_t::string: {
       std::string s = j.get<std::string>();
       if (s.size() > 40) s = s.substr(0, 40) + "...";
       return "\"" + s + "\"";
     }
-    case Json::value_t::array: return "array of " + std::to_string(j.size());
-    case Json::value_t::object: return "object";
+    case Json::value_t::array:
+      return "array of " + std::to_string(j.size());
+    case Json::value_t::object:
+      return "object";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return FormatValue(j.get<double>());
-    default: return "unsupported value";
+    case Json::value_t::number_float:
+      return FormatValue(j.get<double>());
+    default:
+      return "unsupported value";
   }
 }
 
-[[noreturn]] void Reject(const std::string& where, const std::string& name, const std::string& value,
-                         const std::string& constraint) {
+[[noreturn]] void Reject(const std::string& where, const std::string& name,
+                         const std::string& value, const std::string& constraint) {
   Require(false, where, name, value, constraint);
   throw InvalidArgument(where);  // not reached
 }
@@ -117,19 +123,22 @@ class Reader {
              "an array of 1 to " + std::to_string(max_size) + " numbers");
     }
     Vector v(n);
-    for (int64_t i = 0; i < n; ++i) v(i) = Number(j[static_cast<size_t>(i)], name + "[" + std::to_string(i) + "]");
+    for (int64_t i = 0; i < n; ++i)
+      v(i) = Number(j[static_cast<size_t>(i)], name + "[" + std::to_string(i) + "]");
     return v;
   }
 
   // rows arrays of cols numbers each (rows, cols ≥ 1 known from other keys).
   Matrix NumberMatrix(const Json& j, const std::string& name, int64_t rows, int64_t cols) const {
     if (!j.is_array() || static_cast<int64_t>(j.size()) != rows) {
-      Reject(where_, name, Describe(j), "an array of " + std::to_string(rows) + " arrays of " +
-                                            std::to_string(cols) + " numbers");
+      Reject(where_, name, Describe(j),
+             "an array of " + std::to_string(rows) + " arrays of " + std::to_string(cols) +
+                 " numbers");
     }
     Matrix m(rows, cols);
     for (int64_t r = 0; r < rows; ++r) {
-      m.row(r) = Numbers(j[static_cast<size_t>(r)], name + "[" + std::to_string(r) + "]", cols).transpose();
+      m.row(r) = Numbers(j[static_cast<size_t>(r)], name + "[" + std::to_string(r) + "]", cols)
+                     .transpose();
     }
     return m;
   }
@@ -169,9 +178,9 @@ class Reader {
 
   void CheckDenseSize(const char* key, int64_t components, int64_t dim) const {
     const int64_t entries = components * dim * dim;  // ≤ 1e5 · 1e10, fits in 64 bits
-    Require(entries <= kMaxDenseEntries, where_, std::string("covariance entries for \"") + key +
-                                                     "\" (components * dim^2)",
-            entries, "<= 2^24 (dense covariances)");
+    Require(entries <= kMaxDenseEntries, where_,
+            std::string("covariance entries for \"") + key + "\" (components * dim^2)", entries,
+            "<= 2^24 (dense covariances)");
   }
 
   // Builds the mixture; its own checks (weights, symmetry, definiteness) are reported with the key.
@@ -180,8 +189,8 @@ class Reader {
     try {
       return GaussianMixture(std::move(weights), std::move(means), std::move(covs));
     } catch (const InvalidArgument& e) {
-      throw InvalidArgument(where_ + ": \"" + key + "\" does not give a valid distribution: " +
-                            e.what());
+      throw InvalidArgument(where_ + ": \"" + key +
+                            "\" does not give a valid distribution: " + e.what());
     }
   }
 
@@ -205,8 +214,8 @@ Problem ParseGaussian(const Json& root, const Reader& in) {
   problem.type = Problem::Type::kGaussian;
   std::vector<Vector> means{std::move(mean)};
   std::vector<Matrix> covs{std::move(cov)};
-  problem.mixture = in.Mixture(full ? "cov" : "std", Vector::Ones(1), std::move(means),
-                               std::move(covs));
+  problem.mixture =
+      in.Mixture(full ? "cov" : "std", Vector::Ones(1), std::move(means), std::move(covs));
   return problem;
 }
 
@@ -223,7 +232,8 @@ Problem ParseGmm(const Json& root, const Reader& in) {
   means.push_back(in.Numbers(jmeans[0], "means[0]", -1));
   const int64_t d = means[0].size();
   for (int64_t c = 1; c < k; ++c) {
-    means.push_back(in.Numbers(jmeans[static_cast<size_t>(c)], "means[" + std::to_string(c) + "]", d));
+    means.push_back(
+        in.Numbers(jmeans[static_cast<size_t>(c)], "means[" + std::to_string(c) + "]", d));
   }
   const bool full = in.Choose(root, "covs", "stds");
   const char* key = full ? "covs" : "stds";
@@ -239,7 +249,10 @@ Problem ParseGmm(const Json& root, const Reader& in) {
     if (full) {
       covs.push_back(in.NumberMatrix(jcovs[static_cast<size_t>(c)], name, d, d));
     } else {
-      covs.push_back(in.Positive(in.Numbers(jcovs[static_cast<size_t>(c)], name, d), name).array().square().matrix()
+      covs.push_back(in.Positive(in.Numbers(jcovs[static_cast<size_t>(c)], name, d), name)
+                         .array()
+                         .square()
+                         .matrix()
                          .asDiagonal());
     }
   }

@@ -36,8 +36,7 @@ Matrix SymmetricSqrt(const char* where, const char* name, const Matrix& m) {
   Vector lambda = eig.eigenvalues();  // ascending
   const double largest = std::max(0.0, lambda(lambda.size() - 1));
   Require(lambda(0) >= -1e-10 * largest, where, std::string("smallest eigenvalue of ") + name,
-          lambda(0),
-          ">= -1e-10 * largest eigenvalue (positive semidefinite)");
+          lambda(0), ">= -1e-10 * largest eigenvalue (positive semidefinite)");
   // Clipping: the remaining negatives are rounding noise of a semidefinite matrix.
   lambda = lambda.cwiseMax(0.0).cwiseSqrt();
   return eig.eigenvectors() * lambda.asDiagonal() * eig.eigenvectors().transpose();
@@ -51,8 +50,7 @@ double TraceSqrt(const char* where, const char* name, const Matrix& m) {
   const Vector& lambda = eig.eigenvalues();  // ascending
   const double largest = std::max(0.0, lambda(lambda.size() - 1));
   Require(lambda(0) >= -1e-10 * largest, where, std::string("smallest eigenvalue of ") + name,
-          lambda(0),
-          ">= -1e-10 * largest eigenvalue (positive semidefinite)");
+          lambda(0), ">= -1e-10 * largest eigenvalue (positive semidefinite)");
   return lambda.cwiseMax(0.0).cwiseSqrt().sum();
 }
 
@@ -187,8 +185,7 @@ double KernelSum(ConstBatchRef x, ConstBatchRef y, double inv_two_h2, bool same)
         // In a diagonal block of the symmetric case only i < j (strictly upper part).
         const Eigen::Index i_end = (same && i0 == j0) ? j : ni;
         for (Eigen::Index i = 0; i < i_end; ++i) {
-          const double dist2 =
-              std::max(0.0, x_norm(i0 + i) + y_norm(j0 + j) - 2.0 * gram(i, j));
+          const double dist2 = std::max(0.0, x_norm(i0 + i) + y_norm(j0 + j) - 2.0 * gram(i, j));
           block += std::exp(-dist2 * inv_two_h2);
         }
       }

@@ -27,8 +27,8 @@
 // i.e. the explicit Euler method for the moment ODEs dm/dt = F m + c, dΣ/dt = FΣ + ΣFᵀ + GGᵀ plus
 // an O(h²) local term. Euler's global error is e(h) = h·e₁(T) + O(h²), with e₁ solving the
 // variational equation forced by ½ y'' (Hairer, Nørsett & Wanner, "Solving ODEs I", section II.8),
-// which is non-zero for these problems; so log e = log h + log |e₁| + O(h) and the slope tends to 1.
-// For GBM, E[x_{k+1}] = (1 + μh) E[x_k] and E[x_{k+1}²] = ((1 + μh)² + σ²h) E[x_k²] are Euler
+// which is non-zero for these problems; so log e = log h + log |e₁| + O(h) and the slope tends
+// to 1. For GBM, E[x_{k+1}] = (1 + μh) E[x_k] and E[x_{k+1}²] = ((1 + μh)² + σ²h) E[x_k²] are Euler
 // steps of dm/dt = μ m and dq/dt = (2μ + σ²) q (the latter plus μ²h²), again first order.
 //
 // Monte-Carlo confidence: every comparison is |estimate − exact| ≤ 5 SE; with a fixed seed the
@@ -65,8 +65,7 @@ constexpr int kLevels = 7;  // N = 64, 128, …, 4096
 // Test-local Euler–Maruyama forward integration, used until the solvers module provides forward
 // integration; it will then be replaced by that module's stepper. Noise: sample j's increment at
 // step k is sqrt(h) z with z from NoiseStream(seed, kPredictor).FillNormal(k, 0, j, ·).
-void SimulateEulerMaruyama(const Sde& sde, double t_end, int num_steps, uint64_t seed,
-                           BatchRef x) {
+void SimulateEulerMaruyama(const Sde& sde, double t_end, int num_steps, uint64_t seed, BatchRef x) {
   const double h = t_end / num_steps;
   const NoiseStream noise(seed, Stream::kPredictor);
   Batch f(x.rows(), x.cols());
@@ -154,7 +153,7 @@ void ExpectWithinStandardErrors(const MomentEstimate& mc, const Moments& exact,
 struct LinearCase {
   std::unique_ptr<Sde> sde;
   std::unique_ptr<GaussianMixtureScore> reference;  // p_t for data p_0 = N(μ0, Σ0)
-  Moments start;  // the law the forward SDE is started from
+  Moments start;                                    // the law the forward SDE is started from
 };
 
 Moments Data() {
@@ -185,8 +184,8 @@ LinearCase MakeCase(const std::string& name) {
     options.sigma_max = 5.0;
     options.kernel = name == "ve_exact" ? VeKernel::kExact : VeKernel::kReference;
     auto ve = std::make_unique<VeSde>(2, options);
-    c.reference = std::make_unique<GaussianMixtureScore>(
-        GaussianMixture::Gaussian(data.mean, data.cov), *ve);
+    c.reference =
+        std::make_unique<GaussianMixtureScore>(GaussianMixture::Gaussian(data.mean, data.cov), *ve);
     // kReference describes data pre-perturbed by σmin: the SDE starts from p_0 ⊛ N(0, σmin² I).
     if (options.kernel == VeKernel::kReference) {
       c.start.cov += options.sigma_min * options.sigma_min * Matrix::Identity(2, 2);

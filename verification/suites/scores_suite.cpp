@@ -64,9 +64,9 @@ constexpr int kMonteCarloSamples = 20000;
 
 // Rounding scales of one model at one point (see the header comment).
 struct Scales {
-  double phi;   // magnitude of the terms of log p
+  double phi;    // magnitude of the terms of log p
   double score;  // magnitude of the score's terms (its rounding is ε_f · score)
-  double hess;  // bound on ‖∇² log p‖
+  double hess;   // bound on ‖∇² log p‖
 };
 
 // What the suite needs from a reference model, type-erased.
@@ -116,9 +116,8 @@ Difference CoordinateDifference(const std::function<double(const Vector&)>& g, c
     return g(y);
   };
   const double value = (at(h) - at(-h)) / (2.0 * h);
-  const double third =
-      (at(2 * big_h) - 2.0 * at(big_h) + 2.0 * at(-big_h) - at(-2 * big_h)) /
-      (2.0 * big_h * big_h * big_h);
+  const double third = (at(2 * big_h) - 2.0 * at(big_h) + 2.0 * at(-big_h) - at(-2 * big_h)) /
+                       (2.0 * big_h * big_h * big_h);
   const double m3 = 2.0 * std::abs(third) + 3.0 * rounding / (big_h * big_h * big_h);
   return {value, h * h / 6.0 * m3 + rounding / h};
 }
@@ -174,8 +173,8 @@ Scales MixtureScales(const GaussianMixture& p, const Vector& x) {
   Scales out{std::abs(logp), 0.0, s.squaredNorm()};
   for (int k = 0; k < num; ++k) {
     out.phi += r(k) * terms(k);
-    out.score += r(k) * (sk[k].cwiseAbs().maxCoeff() +
-                         terms(k) * (sk[k] - s).cwiseAbs().maxCoeff());
+    out.score +=
+        r(k) * (sk[k].cwiseAbs().maxCoeff() + terms(k) * (sk[k] - s).cwiseAbs().maxCoeff());
     out.hess += r(k) * (sk[k].squaredNorm() + precision_norm(k));
   }
   return out;
@@ -209,15 +208,16 @@ Model MakeMixtureModel(const std::string& name) {
     f << -1.0, 0.5, 0.0, -2.0;
     Vector c(2);
     c << 0.3, -0.1;
-    auto sde = std::make_unique<LinearSde>(LinearSde::Options{
-        f, c,
-        [](double t) {
-          Matrix g(2, 3);
-          g << 1.0 + 0.5 * std::sin(2.0 * t), 0.3 * t, 0.2, 0.1, 0.8 + 0.2 * std::cos(t),
-              0.4 * t * t;
-          return g;
-        },
-        1.0});
+    auto sde = std::make_unique<LinearSde>(LinearSde::Options{f, c,
+                                                              [](double t) {
+                                                                Matrix g(2, 3);
+                                                                g << 1.0 + 0.5 * std::sin(2.0 * t),
+                                                                    0.3 * t, 0.2, 0.1,
+                                                                    0.8 + 0.2 * std::cos(t),
+                                                                    0.4 * t * t;
+                                                                return g;
+                                                              },
+                                                              1.0});
     score = std::make_shared<GaussianMixtureScore>(TestMixture(2), *sde);
     m.sde = std::move(sde);
   }
@@ -378,8 +378,8 @@ TEST_P(ScoreSuite, JvpMatchesDirectionalFiniteDifferences) {
       const Vector minus = xj - h * u;
       const Vector v = (plus - minus) / (2.0 * h);
       const Vector fd = (ScoreAt(m, plus, t) - ScoreAt(m, minus, t)) / (2.0 * h);
-      const Vector third = (score_at(2 * big_h) - 2.0 * score_at(big_h) +
-                            2.0 * score_at(-big_h) - score_at(-2 * big_h)) /
+      const Vector third = (score_at(2 * big_h) - 2.0 * score_at(big_h) + 2.0 * score_at(-big_h) -
+                            score_at(-2 * big_h)) /
                            (2.0 * big_h * big_h * big_h);
       Batch s(d, 1), jv(d, 1);
       m.score->EvaluateWithJvp(xj, RowVector::Constant(1, t), v, s, jv);
@@ -415,8 +415,8 @@ TEST_P(ScoreSuite, DivergenceIdentityHoldsInExpectation) {
     m.score->Divergence(x, times, div);
     const Eigen::ArrayXd values = (s.colwise().squaredNorm() + div).transpose().array();
     const double mean = values.mean();
-    const double se = std::sqrt((values - mean).square().sum() / (values.size() - 1.0) /
-                                values.size());
+    const double se =
+        std::sqrt((values - mean).square().sum() / (values.size() - 1.0) / values.size());
     EXPECT_NEAR(mean, 0.0, kStandardErrors * se) << m.name << " t = " << t;
   }
 }

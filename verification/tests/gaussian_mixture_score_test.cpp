@@ -112,10 +112,9 @@ TEST(GaussianMixtureScore, ScalarAffinePathMatchesMarginal) {
   t << 0.0, 0.1, 0.1, 0.5, 0.5, 0.5, 1.0;
   const Batch x = Points(3, 7, 1);
   const Batch v = Points(3, 7, 2);
-  for (const ScalarAffineSde* sde : {static_cast<const ScalarAffineSde*>(&ve1),
-                                     static_cast<const ScalarAffineSde*>(&ve2),
-                                     static_cast<const ScalarAffineSde*>(&vp),
-                                     static_cast<const ScalarAffineSde*>(&subvp)}) {
+  for (const ScalarAffineSde* sde :
+       {static_cast<const ScalarAffineSde*>(&ve1), static_cast<const ScalarAffineSde*>(&ve2),
+        static_cast<const ScalarAffineSde*>(&vp), static_cast<const ScalarAffineSde*>(&subvp)}) {
     const GaussianMixtureScore score(TwoComponents(3), *sde);
     Batch s(3, 7), s2(3, 7), jv(3, 7);
     RowVector logp(7), div(7);
@@ -197,8 +196,8 @@ TEST(GaussianMixtureScore, LinearSdePathMatchesMarginal) {
   }
   EXPECT_FALSE(score.ExpectedSquaredNorm(0.5).has_value());
   const GaussianMixtureScore single(GaussianMixture::Gaussian(Vector::Zero(2), Spd(2, 1.0)), sde);
-  EXPECT_NEAR(*single.ExpectedSquaredNorm(0.5),
-              single.Marginal(0.5).cov(0).inverse().trace(), kTol);
+  EXPECT_NEAR(*single.ExpectedSquaredNorm(0.5), single.Marginal(0.5).cov(0).inverse().trace(),
+              kTol);
 }
 
 // VE with the reference kernel: p_0 is the data convolved with N(0, σmin² I), not the data.
@@ -259,8 +258,7 @@ TEST(GaussianMixtureScore, BitwiseIndependentOfChunkingAndThreads) {
         context.ParallelFor(0, b, 5, [&](int64_t first, int64_t last) {
           const Eigen::Index n = last - first;
           score->Evaluate(x.middleCols(first, n), t.segment(first, n), cs.middleCols(first, n));
-          score->LogDensity(x.middleCols(first, n), t.segment(first, n),
-                            clogp.segment(first, n));
+          score->LogDensity(x.middleCols(first, n), t.segment(first, n), clogp.segment(first, n));
           score->Divergence(x.middleCols(first, n), t.segment(first, n), cdiv.segment(first, n));
           score->EvaluateWithJvp(x.middleCols(first, n), t.segment(first, n),
                                  v.middleCols(first, n), cs2.middleCols(first, n),

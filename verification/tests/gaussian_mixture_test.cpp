@@ -72,45 +72,78 @@ TEST(GaussianMixture, RejectsBadArguments) {
   w2 << 0.5, 0.5;
   EXPECT_THAT([&] { make(Vector(0), {}, {}); },
               ThrowsMessage<InvalidArgument>(HasSubstr("weights.size() = 0")));
-  EXPECT_THAT([&] { make(w2, {zero}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("means.size()")));
-  EXPECT_THAT([&] { make(w2, {zero, zero}, {eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("covs.size()")));
-  EXPECT_THAT([&] { make(w2, {zero, Vector::Zero(3)}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("means[1]")));
-  EXPECT_THAT([&] { make(w2, {zero, zero}, {eye, Matrix::Identity(3, 3)}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("covs[1]")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("means.size()")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, zero}, {eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("covs.size()")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, Vector::Zero(3)}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("means[1]")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, zero}, {eye, Matrix::Identity(3, 3)});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("covs[1]")));
   EXPECT_THAT([&] { make(Vector::Ones(1), {Vector(0)}, {Matrix(0, 0)}); },
               ThrowsMessage<InvalidArgument>(HasSubstr("means[0].size() = 0")));
   Vector negative(2);
   negative << 1.2, -0.2;
-  EXPECT_THAT([&] { make(negative, {zero, zero}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(
-                  HasSubstr("GaussianMixture: weights[1] = -0.2; must be >= 0")));
+  EXPECT_THAT(
+      [&] {
+        make(negative, {zero, zero}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(
+          HasSubstr("GaussianMixture: weights[1] = -0.2; must be >= 0")));
   Vector short_sum(2);
   short_sum << 0.5, 0.4;
-  EXPECT_THAT([&] { make(short_sum, {zero, zero}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("sum(weights) = 0.9")));
+  EXPECT_THAT(
+      [&] {
+        make(short_sum, {zero, zero}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("sum(weights) = 0.9")));
   Vector nan_weight(2);
   nan_weight << std::nan(""), 0.5;
-  EXPECT_THAT([&] { make(nan_weight, {zero, zero}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("weights[0]")));
+  EXPECT_THAT(
+      [&] {
+        make(nan_weight, {zero, zero}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("weights[0]")));
   Vector nan_mean = zero;
   nan_mean(1) = std::nan("");
-  EXPECT_THAT([&] { make(w2, {zero, nan_mean}, {eye, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("means[1]")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, nan_mean}, {eye, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("means[1]")));
   Matrix inf_cov = eye;
   inf_cov(0, 1) = std::numeric_limits<double>::infinity();
-  EXPECT_THAT([&] { make(w2, {zero, zero}, {inf_cov, eye}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("covs[0]")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, zero}, {inf_cov, eye});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("covs[0]")));
   Matrix asymmetric = eye;
   asymmetric(0, 1) = 0.1;
-  EXPECT_THAT([&] { make(w2, {zero, zero}, {eye, asymmetric}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("covs[1]")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, zero}, {eye, asymmetric});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("covs[1]")));
   Matrix indefinite(2, 2);
   indefinite << 1.0, 2.0, 2.0, 1.0;  // eigenvalues 3 and −1
-  EXPECT_THAT([&] { make(w2, {zero, zero}, {eye, indefinite}); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("smallest eigenvalue of covs[1] = -0.99")));
+  EXPECT_THAT(
+      [&] {
+        make(w2, {zero, zero}, {eye, indefinite});
+      },
+      ThrowsMessage<InvalidArgument>(HasSubstr("smallest eigenvalue of covs[1] = -0.99")));
   EXPECT_THAT([&] { GaussianMixture::Gaussian(zero, Matrix::Zero(2, 2)); },
               ThrowsMessage<InvalidArgument>(HasSubstr("covs[0]")));
 }
@@ -279,7 +312,8 @@ TEST_P(GaussianMixtureSizes, SampleIsChunkingInvariant) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GaussianMixtureSizes,
-                         ::testing::Combine(::testing::Values(1, 2, 7), ::testing::Values(1, 3, 64)));
+                         ::testing::Combine(::testing::Values(1, 2, 7),
+                                            ::testing::Values(1, 3, 64)));
 
 // Bitwise: a column's results do not depend on the other columns in the call (d = 40 is large
 // enough for Eigen's blocked kernels, which would differ in the last bits).

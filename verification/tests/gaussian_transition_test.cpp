@@ -23,9 +23,9 @@ TEST(TransitionOf, ScalarAffineFamilies) {
   const VpSde vp(3);
   const SubVpSde subvp(3);
   const VeSde ve(3);
-  for (const ScalarAffineSde* sde : {static_cast<const ScalarAffineSde*>(&vp),
-                                     static_cast<const ScalarAffineSde*>(&subvp),
-                                     static_cast<const ScalarAffineSde*>(&ve)}) {
+  for (const ScalarAffineSde* sde :
+       {static_cast<const ScalarAffineSde*>(&vp), static_cast<const ScalarAffineSde*>(&subvp),
+        static_cast<const ScalarAffineSde*>(&ve)}) {
     for (double t : {0.0, 0.3, 1.0}) {
       const GaussianTransition k = TransitionOf(*sde, t);
       const double alpha = sde->MeanCoefficient(t);
@@ -63,12 +63,13 @@ TEST(TransitionOf, VeKernelsAtTimeZero) {
 
 TEST(TransitionOf, RejectsTimesOutsideInterval) {
   const VpSde vp(2);
-  EXPECT_THAT([&] { TransitionOf(vp, -0.1); }, ThrowsMessage<InvalidArgument>(HasSubstr("t = -0.1")));
+  EXPECT_THAT([&] { TransitionOf(vp, -0.1); },
+              ThrowsMessage<InvalidArgument>(HasSubstr("t = -0.1")));
   EXPECT_THAT([&] { TransitionOf(vp, 1.5); }, ThrowsMessage<InvalidArgument>(HasSubstr("t = 1.5")));
   EXPECT_THAT([&] { TransitionOf(vp, std::nan("")); },
               ThrowsMessage<InvalidArgument>(HasSubstr("t = nan")));
-  LinearSde::Options options{Matrix::Zero(1, 1), Vector(), [](double) { return Matrix::Ones(1, 1); },
-                             2.0};
+  LinearSde::Options options{Matrix::Zero(1, 1), Vector(),
+                             [](double) { return Matrix::Ones(1, 1); }, 2.0};
   const LinearSde linear(options);
   EXPECT_THAT([&] { TransitionOf(linear, 2.5); },
               ThrowsMessage<InvalidArgument>(HasSubstr("t = 2.5")));
@@ -122,8 +123,8 @@ TEST(TransitionOf, LinearSdeTimeDependentDiffusion) {
   g0 << 1.0, 0.0, 0.5, -0.3, 0.2, 0.7;
   Vector c(3);
   c << 1.0, -2.0, 0.5;
-  const LinearSde sde({Matrix::Zero(3, 3), c, [g0](double t) { return Matrix((1.0 + t) * g0); },
-                       1.0});
+  const LinearSde sde(
+      {Matrix::Zero(3, 3), c, [g0](double t) { return Matrix((1.0 + t) * g0); }, 1.0});
   const double t = 0.8;
   const GaussianTransition k = TransitionOf(sde, t);
   const Matrix q = (std::pow(1.0 + t, 3) - 1.0) / 3.0 * g0 * g0.transpose();
@@ -133,19 +134,16 @@ TEST(TransitionOf, LinearSdeTimeDependentDiffusion) {
 }
 
 TEST(TransitionOf, LinearSdeNonFiniteDiffusionFails) {
-  const LinearSde sde({Matrix::Zero(1, 1), Vector(),
-                       [](double t) {
-                         return Matrix::Constant(1, 1, t > 0.5 ? std::nan("") : 1.0);
-                       },
-                       0.4});
+  const LinearSde sde(
+      {Matrix::Zero(1, 1), Vector(),
+       [](double t) { return Matrix::Constant(1, 1, t > 0.5 ? std::nan("") : 1.0); }, 0.4});
   EXPECT_NO_THROW(TransitionOf(sde, 0.4));
   // The SDE's own probe at t_final passes (T = 0.4), so only a G that breaks inside the
   // interval can reach the integrator: build one that is NaN on (0.1, 0.3).
-  const LinearSde broken({Matrix::Zero(1, 1), Vector(),
-                          [](double t) {
-                            return Matrix::Constant(1, 1, t > 0.1 && t < 0.3 ? std::nan("") : 1.0);
-                          },
-                          0.4});
+  const LinearSde broken(
+      {Matrix::Zero(1, 1), Vector(),
+       [](double t) { return Matrix::Constant(1, 1, t > 0.1 && t < 0.3 ? std::nan("") : 1.0); },
+       0.4});
   EXPECT_THROW(TransitionOf(broken, 0.4), NumericalFailure);
 }
 

@@ -35,8 +35,9 @@ TEST(LogNormalReference, RejectsBadArguments) {
               ThrowsMessage<InvalidArgument>(HasSubstr(": s0 has shape 1 x 1")));
   Vector s0(2);
   s0 << 0.3, -1.0;
-  EXPECT_THAT([&] { LogNormalReference(Vector::Zero(2), s0, gbm); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("LogNormalReference: s0[1] = -1; must be > 0")));
+  EXPECT_THAT(
+      [&] { LogNormalReference(Vector::Zero(2), s0, gbm); },
+      ThrowsMessage<InvalidArgument>(HasSubstr("LogNormalReference: s0[1] = -1; must be > 0")));
   s0 << 0.0, 1.0;
   EXPECT_THAT([&] { LogNormalReference(Vector::Zero(2), s0, gbm); },
               ThrowsMessage<InvalidArgument>(HasSubstr("s0[0] = 0")));
@@ -111,8 +112,7 @@ TEST(LogNormalReference, OneDimensionalHandFormulas) {
   for (int j = 0; j < 4; ++j) {
     const double xj = x(0, j);
     const double z = std::log(xj) - m;
-    const double density =
-        std::exp(-z * z / (2 * v)) / (xj * std::sqrt(2 * std::numbers::pi * v));
+    const double density = std::exp(-z * z / (2 * v)) / (xj * std::sqrt(2 * std::numbers::pi * v));
     EXPECT_NEAR(logp(j), std::log(density), 16 * kEps * std::max(1.0, std::abs(logp(j))));
     const double score = -(1.0 + z / v) / xj;
     EXPECT_NEAR(s(0, j), score, 16 * kEps * std::abs(score) + 16 * kEps);
@@ -133,8 +133,7 @@ TEST(LogNormalReference, MixedTimesAndSizes) {
   for (int d : {1, 2, 7}) {
     for (int b : {1, 3, 64}) {
       const GbmSde gbm = ExampleGbm(d);
-      const LogNormalReference ref(Vector::LinSpaced(d, -0.5, 0.5), Vector::Constant(d, 0.3),
-                                   gbm);
+      const LogNormalReference ref(Vector::LinSpaced(d, -0.5, 0.5), Vector::Constant(d, 0.3), gbm);
       Batch x(d, b);
       ref.SampleMarginal(0.5, NoiseStream(1, Stream::kData), 0, x);
       RowVector t = RowVector::LinSpaced(b, 0.0, 2.0);

@@ -61,8 +61,8 @@ TEST(ParseProblem, DiagonalForms) {
   EXPECT_EQ(g.mixture->cov(0)(1, 1), 4.0);
   EXPECT_EQ(g.mixture->cov(0)(2, 2), 0.25);
   EXPECT_EQ(g.mixture->cov(0)(0, 1), 0.0);
-  const Problem m = ParseProblem(
-      R"({"type":"gmm","weights":[0.25,0.75],"means":[[0],[3]],"stds":[[1],[0.5]]})");
+  const Problem m =
+      ParseProblem(R"({"type":"gmm","weights":[0.25,0.75],"means":[[0],[3]],"stds":[[1],[0.5]]})");
   EXPECT_EQ(m.mixture->num_components(), 2);
   EXPECT_EQ(m.mixture->cov(1)(0, 0), 0.25);
 }
@@ -121,9 +121,8 @@ TEST(ParseProblem, RejectsBadMixtures) {
   ExpectRejected(R"({"type":"gmm","weights":[1.5,-0.5],"means":[[0],[1]],"stds":[[1],[1]]})",
                  "weights[1] = -0.5");
   ExpectRejected(R"({"type":"gmm","weights":[],"means":[],"stds":[]})", "weights = array of 0");
-  ExpectRejected(
-      R"({"type":"gmm","weights":[1],"means":[[0]],"covs":[[[1]]],"stds":[[1]]})",
-      "covs = given together with \"stds\"");
+  ExpectRejected(R"({"type":"gmm","weights":[1],"means":[[0]],"covs":[[[1]]],"stds":[[1]]})",
+                 "covs = given together with \"stds\"");
   ExpectRejected(R"({"type":"gmm","weights":[1],"means":[[0,0]],"covs":[[[1,0],[0,1,2]]]})",
                  "covs[0][1] = array of 3");
 }
@@ -152,8 +151,9 @@ TEST(ParseProblem, RejectsHugeDimensions) {
 
 class TempDir {
  public:
-  TempDir() : path_(std::filesystem::temp_directory_path() /
-                    ("scoresde_problem_test_" + std::to_string(::getpid()))) {
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("scoresde_problem_test_" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(path_);
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
@@ -173,8 +173,9 @@ TEST(LoadProblem, RejectsBadFiles) {
   const std::string big = dir.File("big.json");
   { std::ofstream(big) << "{"; }
   std::filesystem::resize_file(big, (uint64_t{64} << 20) + 1);
-  EXPECT_THAT([&] { LoadProblem(big); },
-              ThrowsMessage<InvalidArgument>(HasSubstr("size in bytes = 67108865; must be <= 64 MiB")));
+  EXPECT_THAT(
+      [&] { LoadProblem(big); },
+      ThrowsMessage<InvalidArgument>(HasSubstr("size in bytes = 67108865; must be <= 64 MiB")));
   const std::string bad = dir.File("bad.json");
   { std::ofstream(bad) << R"({"type":"gaussian","mean":[0],"std":[-1]})"; }
   EXPECT_THAT([&] { LoadProblem(bad); },

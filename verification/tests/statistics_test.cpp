@@ -79,9 +79,9 @@ TEST(FrechetDistance, ClosedForms) {
   const Vector zero = Vector::Zero(1);
   EXPECT_NEAR(FrechetDistance(zero, Matrix::Ones(1, 1), zero, Matrix::Ones(1, 1)), 0.0, 1e-15);
   // N(0, 1) vs N(1, 4): 1 + (1 − 2)² = 2.
-  EXPECT_NEAR(FrechetDistance(zero, Matrix::Ones(1, 1), Vector::Ones(1),
-                              Matrix::Constant(1, 1, 4.0)),
-              2.0, 8 * kEps);
+  EXPECT_NEAR(
+      FrechetDistance(zero, Matrix::Ones(1, 1), Vector::Ones(1), Matrix::Constant(1, 1, 4.0)), 2.0,
+      8 * kEps);
   // Identical full covariances give 0 up to rounding of the eigendecompositions.
   Matrix c(3, 3);
   c << 2.0, 0.5, 0.1, 0.5, 1.0, -0.2, 0.1, -0.2, 0.7;

@@ -5,7 +5,7 @@
 //   ∇ log p(x) = Σ_k r_k(x) s_k(x),   s_k(x) = −Σ_k⁻¹ (x − μ_k),   r_k = w_k N_k(x) / p(x).
 //
 // If x_t | x_0 ~ N(A x_0 + b, Q) (every linear SDE with state-independent noise; Särkkä & Solin,
-// "Applied Stochastic Differential Equations", 2019, section 6.1), a mixture stays a mixture with
+// "Applied Stochastic Differential Equations", 2019, chapter 6), a mixture stays a mixture with
 // the same weights: p_t = Σ_k w_k N(A μ_k + b, A Σ_k Aᵀ + Q). GaussianMixtureScore is therefore the
 // exact score ∇ log p_t of data p_0 pushed through the VE, VP, sub-VP (Song et al., ICLR 2021,
 // section 3.4) or a general LinearSde, with its divergence and Jacobian–vector products in closed
@@ -43,7 +43,7 @@ class GaussianMixture {
 
   int dim() const { return dim_; }
   int num_components() const { return static_cast<int>(weights_.size()); }
-  // 0 ≤ k < num_components() (not checked in release builds).
+  // k must be in [0, num_components()); not checked.
   double weight(int k) const { return weights_(k); }
   const Vector& weights() const { return weights_; }
   const Vector& mean(int k) const { return means_[k]; }
@@ -76,7 +76,8 @@ class GaussianMixture {
   // u < w_0 + … + w_k, u uniform from (step 0, substep 0); the point is μ_k + L_k z with z standard
   // normal from (step 0, substep 1). Each column depends only on its own sample index, so drawing
   // columns [0, 64) at once equals drawing [0, 10) then [10, 64). x is d × B.
-  // Throws InvalidArgument unless x has dim() rows, or if a sample index needs more than 32 bits.
+  // Throws InvalidArgument unless x has dim() rows, if first_sample < 0, or if a sample index
+  // needs more than 32 bits.
   void Sample(const NoiseStream& noise, int64_t first_sample, BatchRef x) const;
 
   // E[x] = Σ_k w_k μ_k and Cov[x] = Σ_k w_k [Σ_k + (μ_k − E x)(μ_k − E x)ᵀ] (the centred form
@@ -170,8 +171,7 @@ class GaussianMixtureScore final : public ScoreModel {
 
   // Exact draws from p_t (GaussianMixture::Sample of Marginal(t); same counters), for starting
   // reverse-time sampling at the true marginal (--prior exact). x is d × B.
-  void SampleMarginal(double t, const NoiseStream& noise, int64_t first_sample,
-                      BatchRef x) const;
+  void SampleMarginal(double t, const NoiseStream& noise, int64_t first_sample, BatchRef x) const;
 
  private:
   void CheckTime(double t) const;

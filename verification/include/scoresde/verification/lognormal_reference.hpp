@@ -4,7 +4,7 @@
 // Per coordinate, dX = μ X dt + σ X dW with X_0 ~ LogNormal(m_0, s_0²) gives ln X_t = ln X_0 +
 // (μ − σ²/2) t + σ W_t (Itô's formula), so X_t ~ LogNormal(m_t, v_t) with
 //   m_t = m_0 + (μ − σ²/2) t,   v_t = s_0² + σ² t,
-// coordinates independent (Øksendal, "Stochastic Differential Equations", 6th ed., section 5.1).
+// coordinates independent (Øksendal, "Stochastic Differential Equations", 6th ed., chapter 5).
 // For x > 0:
 //   log p_t(x)      = Σ_i [−ln x_i − ½ ln(2π v_i) − (ln x_i − m_i)² / (2 v_i)]
 //   s_i = ∂_i log p = −(1/x_i) (1 + (ln x_i − m_i)/v_i)

@@ -6,7 +6,7 @@
 //   SW_2:     SW² = E_θ W_2²(θᵀa, θᵀb), θ uniform on the unit sphere (Bonneel et al., J. Math.
 //             Imaging Vis. 51, 2015), W_2 in 1-D from the quantile functions
 //   MMD²:     E k(a, a') + E k(b, b') − 2 E k(a, b), k(x, y) = exp(−‖x − y‖² / (2 h²)), unbiased
-//             U-statistic (Gretton et al., JMLR 13, 2012, eq. 3)
+//             U-statistic MMD²_u (Gretton et al., "A Kernel Two-Sample Test", JMLR 13, 2012)
 //
 // Samples are d × n batches, one sample per column. Every function throws InvalidArgument
 // (naming the argument) on mismatched dimensions, fewer than 2 samples, or non-finite values.
@@ -19,11 +19,11 @@
 namespace scoresde {
 
 struct MomentEstimate {
-  Vector mean;          // d
-  Vector mean_stderr;   // d: sqrt(S_ii / n)
-  Matrix cov;           // d × d, unbiased (divisor n − 1)
-  Matrix cov_stderr;    // d × d: sqrt((m4_ij − m2_ij²) / n)
-  int64_t count = 0;    // n
+  Vector mean;         // d
+  Vector mean_stderr;  // d: sqrt(S_ii / n)
+  Matrix cov;          // d × d, unbiased (divisor n − 1)
+  Matrix cov_stderr;   // d × d: sqrt((m4_ij − m2_ij²) / n)
+  int64_t count = 0;   // n
 };
 
 // Sample mean and covariance with their standard errors. Two passes (mean, then centred sums) so
