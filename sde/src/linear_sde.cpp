@@ -46,22 +46,28 @@ Matrix LinearSde::DiffusionAt(double t) const {
   return g;
 }
 
+// Products are taken one column at a time: Eigen's matrix-matrix kernels round a column
+// differently depending on how many columns share the call, and a sample's result must not depend
+// on its batch.
 void LinearSde::Drift(ConstBatchRef x, double, BatchRef f) const {
-  f.noalias() = options_.drift_matrix * x;
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    f.col(j).noalias() = options_.drift_matrix * x.col(j);
+  }
   f.colwise() += options_.drift_offset;
 }
 
 void LinearSde::DiffusionMatrix(ConstVectorRef, double t, MatrixRef g) const { g = DiffusionAt(t); }
 
 void LinearSde::DiffusionTimes(ConstBatchRef, double t, ConstBatchRef v, BatchRef out) const {
-  out.noalias() = DiffusionAt(t) * v;
+  const Matrix g = DiffusionAt(t);
+  for (Eigen::Index j = 0; j < v.cols(); ++j) out.col(j).noalias() = g * v.col(j);
 }
 
 void LinearSde::DiffusionSquaredTimes(ConstBatchRef, double t, ConstBatchRef v,
                                       BatchRef out) const {
   const Matrix g = DiffusionAt(t);
   const Matrix ggt = g * g.transpose();
-  out.noalias() = ggt * v;
+  for (Eigen::Index j = 0; j < v.cols(); ++j) out.col(j).noalias() = ggt * v.col(j);
 }
 
 void LinearSde::DivergenceOfGGt(ConstBatchRef, double, BatchRef div) const { div.setZero(); }

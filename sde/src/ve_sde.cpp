@@ -1,5 +1,6 @@
 #include "scoresde/sde/ve_sde.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "scoresde/sde/check.hpp"
@@ -39,7 +40,11 @@ double VeSde::MarginalStd(double t) const {
 
 DiscreteCoefficients VeSde::Discretize(double t, double dt) const {
   const double sigma = Sigma(t);
-  const double previous = t - dt > 0.0 ? Sigma(t - dt) : 0.0;
+  // The chain starts where the kernel does: at σmin for the exact kernel (variance σ(t)² − σmin²
+  // after the chain), and at 0 for the reference kernel, whose first step adds σ(t_1)² as the
+  // paper's code does (σ_{−1} = 0).
+  double previous = Sigma(std::max(t - dt, 0.0));
+  if (options_.kernel == VeKernel::kReference && t - dt <= 0.0) previous = 0.0;
   return {0.0, std::sqrt(sigma * sigma - previous * previous)};
 }
 

@@ -49,6 +49,24 @@ TEST(LinearSde, DriftAndDiffusionProducts) {
   EXPECT_TRUE(dg[1].isZero(0.0));
 }
 
+TEST(LinearSde, ColumnsDoNotDependOnTheirBatch) {
+  const LinearSde sde(ExampleOptions());
+  const Batch x = Batch::Random(2, 64);
+  const Batch v = Batch::Random(3, 64);
+  Batch f(2, 64), gv(2, 64), ggtx(2, 64), one(2, 1);
+  sde.Drift(x, 0.3, f);
+  sde.DiffusionTimes(x, 0.3, v, gv);
+  sde.DiffusionSquaredTimes(x, 0.3, x, ggtx);
+  for (int j : {0, 13, 63}) {
+    sde.Drift(x.col(j), 0.3, one);
+    EXPECT_EQ(one.col(0), f.col(j));
+    sde.DiffusionTimes(x.col(j), 0.3, v.col(j), one);
+    EXPECT_EQ(one.col(0), gv.col(j));
+    sde.DiffusionSquaredTimes(x.col(j), 0.3, x.col(j), one);
+    EXPECT_EQ(one.col(0), ggtx.col(j));
+  }
+}
+
 TEST(LinearSde, ZeroOffsetByDefault) {
   auto options = ExampleOptions();
   options.drift_offset = Vector();

@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 #include <numbers>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -84,6 +85,14 @@ TEST(ScalarAffineSde, DiscreteChainsMatchTheirDefinitions) {
   EXPECT_EQ(ve_step.drift, 0.0);
   EXPECT_NEAR(ve_step.diffusion * ve_step.diffusion,
               std::pow(ve.Sigma(0.5), 2) - std::pow(ve.Sigma(0.4), 2), 1e-12);
+  // The chain's total variance over a grid from 0 is the kernel's: σ(T)² − σmin² (exact) or σ(T)²
+  // (reference, whose chain starts from 0 like the paper's code).
+  for (const VeKernel kernel : {VeKernel::kExact, VeKernel::kReference}) {
+    const VeSde sde(1, {.kernel = kernel});
+    double variance = 0.0;
+    for (int i = 1; i <= 10; ++i) variance += std::pow(sde.Discretize(0.1 * i, 0.1).diffusion, 2);
+    EXPECT_NEAR(variance, std::pow(sde.MarginalStd(1.0), 2), 1e-9);
+  }
   const VpSde vp(1);
   const auto vp_step = vp.Discretize(0.5, 0.001);
   const double beta_i = vp.Beta(0.5) * 0.001;
