@@ -428,17 +428,22 @@ MlpConfig MlpFromDescription(std::string_view json) {
 
 namespace {
 
-std::vector<MlpNetwork<double>::Tensor> LayoutOf(const MlpConfig& config) {
-  // Building a double network just for its layout would draw the initialization; the layout only
-  // depends on the config, so construct from zeros of the right size.
-  MlpConfig c = config;
-  c.Validate();
+int64_t ParameterCount(const MlpConfig& c) {
   int64_t p = 0;
   for (int l = 0; l <= c.depth; ++l) {
     const int64_t in = l == 0 ? c.input_dim() : c.width;
     const int64_t out = l == c.depth ? c.dim : c.width;
     p += in * out + out;
   }
+  return p;
+}
+
+std::vector<MlpNetwork<double>::Tensor> LayoutOf(const MlpConfig& config) {
+  // Building a double network just for its layout would draw the initialization; the layout only
+  // depends on the config, so construct from zeros of the right size.
+  MlpConfig c = config;
+  c.Validate();
+  const int64_t p = ParameterCount(c);
   const MlpNetwork<double> net(c, Eigen::VectorXd::Zero(p), Eigen::VectorXd::Zero(c.embed_dim / 2));
   return net.layout();
 }
@@ -514,6 +519,16 @@ ModelCheckpoint CheckpointFromSafetensors(const SafetensorsFile& file, std::stri
   ck.ema_updates = integer("ema_updates");
   if (const auto it = file.metadata.find("training"); it != file.metadata.end()) {
     ck.training = it->second;
+  }
+  // A hostile description could ask for a huge network: its tensors must be in the file, so
+  // bound the size by the file's data before allocating anything.
+  int64_t stored = 0;
+  for (const SafeTensor& t : file.tensors) stored += static_cast<int64_t>(t.data.size());
+  if (ParameterCount(ck.config) > stored / 4) {
+    throw InvalidArgument(where + ": the model description needs " +
+                          std::to_string(ParameterCount(ck.config)) +
+                          " parameters but the file holds " + std::to_string(stored) +
+                          " bytes of tensors");
   }
   const auto layout = LayoutOf(ck.config);
   const int64_t p = layout.back().offset + layout.back().size;
