@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "scoresde/scoring/checkpoint.hpp"
 #include "scoresde/sde/check.hpp"
 #include "scoresde/sde/gbm_sde.hpp"
 #include "scoresde/sde/subvp_sde.hpp"
@@ -133,9 +134,48 @@ ScoreChoice MakeScoreAndSde(const std::string& score_flag, const Problem* proble
     choice.score = MakeAnalyticScore(*problem, *choice.sde.sde);
     return choice;
   }
-  (void)dim;
-  throw InvalidArgument("--score = '" + score_flag +
-                        "'; learned score models are not available in this build yet");
+  // A model file: its metadata names the SDE it was trained with, which the score needs (its
+  // coefficients use α(t) and σ_t). --sde and --sde-param may restate that SDE but must agree;
+  // eps and N (sampling settings) are free.
+  const ModelCheckpoint model = LoadCheckpoint(score_flag);
+  if (dim > 0 && dim != model.config.dim) {
+    throw InvalidArgument("--score " + score_flag + ": the model has dimension " +
+                          std::to_string(model.config.dim) + " but the data has " +
+                          std::to_string(dim));
+  }
+  if (problem != nullptr && problem->dim() != model.config.dim) {
+    throw InvalidArgument("--score " + score_flag + ": the model has dimension " +
+                          std::to_string(model.config.dim) + " but --problem has " +
+                          std::to_string(problem->dim()));
+  }
+  const nlohmann::json described = nlohmann::json::parse(DescribeSde(*model.sde));
+  const std::string family = described.at("family").get<std::string>();
+  // SdeFlags cannot tell an explicit "--sde vp" from its default, so "vp" is taken as unset.
+  if (sde_flags.name != family && sde_flags.name != "vp") {
+    throw InvalidArgument("--sde " + sde_flags.name + " does not match the model's SDE (" +
+                          family + ", from " + score_flag + "); omit --sde or pass --sde " +
+                          family);
+  }
+  // The model's parameters first, the user's after them (later keys win), then compare.
+  SdeFlags merged;
+  merged.name = family;
+  for (const auto& [key, value] : described.items()) {
+    if (key == "family") continue;
+    merged.params.push_back(key + "=" + (value.is_string() ? value.get<std::string>()
+                                                           : FormatValue(value.get<double>())));
+  }
+  for (const std::string& param : sde_flags.params) merged.params.push_back(param);
+  SdeChoice sde = MakeSde(merged, model.config.dim, default_eps);
+  const auto* affine = dynamic_cast<const ScalarAffineSde*>(sde.sde.get());
+  if (affine == nullptr || DescribeSde(*affine) != DescribeSde(*model.sde)) {
+    throw InvalidArgument("--sde-param: " + std::string(affine ? DescribeSde(*affine) : family) +
+                          " disagrees with the SDE the model was trained with (" +
+                          DescribeSde(*model.sde) + ", from " + score_flag + ")");
+  }
+  sde.sde = model.sde;
+  choice.sde = sde;
+  choice.score = MakeScoreModel(model);
+  return choice;
 }
 
 void PrintJson(const nlohmann::json& result) { std::cout << result.dump(2) << std::endl; }
