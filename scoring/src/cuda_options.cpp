@@ -77,6 +77,17 @@ std::string_view ToString(CudaFlowMethod method) {
   return "unknown";
 }
 
+std::string_view ToString(CudaPrior prior) {
+  return prior == CudaPrior::kStandard ? "standard" : "exact";
+}
+
+CudaPrior ParseCudaPrior(std::string_view name) {
+  if (name == "standard") return CudaPrior::kStandard;
+  if (name == "exact") return CudaPrior::kExact;
+  Require(false, "CudaSamplerOptions", "prior", name, "standard or exact");
+  return CudaPrior::kStandard;
+}
+
 CudaPredictor ParseCudaPredictor(std::string_view name) {
   for (CudaPredictor p : {CudaPredictor::kEulerMaruyama, CudaPredictor::kReverseDiffusion,
                           CudaPredictor::kAncestral, CudaPredictor::kNone}) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <numbers>
 #include <optional>
@@ -59,6 +60,7 @@ struct Op {
   // kPrior
   NoiseKey key;
   double prior_std = 1.0;
+  bool exact_prior = false;
   // kUpdate
   UpdateArgs update;
   // kAxpby: out = p in + q s; kStageSum: out = in + Σ c_i k_i
@@ -85,9 +87,6 @@ class CudaSamplerImpl {
   CudaSamplerImpl(const MlpNetwork<float>& network, std::shared_ptr<const ScalarAffineSde> sde,
                   const CudaOptions& cuda)
       : ctx_(cuda), sde_(std::move(sde)), learned_(true), config_(network.config()) {
-    Require(sde_ != nullptr, "CudaSampler", "sde", std::string("null"), "non-null");
-    Require(sde_->dim() == config_.dim, "CudaSampler", "sde.dim()", sde_->dim(),
-            "the network's dim " + std::to_string(config_.dim));
     d_ = config_.dim;
     net_ = std::make_unique<DeviceNetwork>(config_);
     fourier_host_ = network.fourier_weights();
@@ -96,30 +95,24 @@ class CudaSamplerImpl {
     ctx_.Synchronize();
   }
 
-  // Gaussian score.
+  // Gaussian score (arguments checked by CheckGaussian).
   CudaSamplerImpl(std::shared_ptr<const ScalarAffineSde> sde, const Eigen::VectorXd& mean,
                   const Eigen::MatrixXd& cov, const CudaOptions& cuda)
       : ctx_(cuda), sde_(std::move(sde)), learned_(false) {
-    constexpr const char* kWhere = "CudaSampler::Gaussian";
-    Require(sde_ != nullptr, kWhere, "sde", std::string("null"), "non-null");
     d_ = sde_->dim();
-    Require(mean.size() == d_, kWhere, "mean.size()", static_cast<int64_t>(mean.size()),
-            "the SDE's dim " + std::to_string(d_));
-    Require(mean.allFinite(), kWhere, "mean", std::string("non-finite"), "finite");
-    Require(cov.rows() == d_ && cov.cols() == d_, kWhere, "cov.rows()",
-            static_cast<int64_t>(cov.rows()), "d × d with d = " + std::to_string(d_));
-    Require(cov.allFinite(), kWhere, "cov", std::string("non-finite"), "finite");
-    const double asymmetry = (cov - cov.transpose()).cwiseAbs().maxCoeff();
-    Require(asymmetry <= 1e-12 * std::max(1.0, cov.cwiseAbs().maxCoeff()), kWhere,
-            "max |cov − covᵀ|", asymmetry, "0 (symmetric)");
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(0.5 * (cov + cov.transpose()));
-    lambda_host_ = eigen.eigenvalues();
-    Require(lambda_host_.minCoeff() >= -1e-12 * std::max(1.0, lambda_host_.cwiseAbs().maxCoeff()),
-            kWhere, "smallest eigenvalue of cov", lambda_host_.minCoeff(),
-            ">= 0 (positive semi-definite)");
-    lambda_host_ = lambda_host_.cwiseMax(0.0);
+    lambda_host_ = eigen.eigenvalues().cwiseMax(0.0);
     const Eigen::MatrixXd q = eigen.eigenvectors();
     q_.Upload(q.data(), q.size(), ctx_.stream());
+    // The exact p_T = N(α_T μ, Q diag(α_T² λ + σ_T²) Qᵀ), drawn as α_T μ + Q diag(√·) z.
+    const double t_final = sde_->t_final();
+    const double alpha = sde_->MeanCoefficient(t_final);
+    const double sigma = sde_->MarginalStd(t_final);
+    const Eigen::VectorXd m = alpha * mean;
+    const Eigen::MatrixXd factor =
+        q * (alpha * alpha * lambda_host_.array() + sigma * sigma).sqrt().matrix().asDiagonal();
+    prior_mean_.Upload(m.data(), m.size(), ctx_.stream());
+    prior_factor_.Upload(factor.data(), factor.size(), ctx_.stream());
     lambda_.Upload(lambda_host_.data(), lambda_host_.size(), ctx_.stream());
     mean_.Upload(mean.data(), mean.size(), ctx_.stream());
     ctx_.Synchronize();
@@ -170,7 +163,8 @@ class CudaSamplerImpl {
     const std::string key = "flow " + std::string(ToString(options.method)) + " " +
                             std::to_string(options.num_steps) + " " + Format(options.eps) + " " +
                             std::to_string(options.seed) + " " +
-                            std::to_string(options.chunk_size);
+                            std::to_string(options.chunk_size) + " " +
+                            std::string(ToString(options.prior));
     Compiled& compiled = Compile(key, [&](Compiled* c) { PlanFlow(options, c); });
     double setup = compiled.fresh ? compiled.setup_seconds : 0.0;
     compiled.fresh = false;
@@ -246,6 +240,7 @@ class CudaSamplerImpl {
            std::to_string(o.num_steps) + " " + Format(o.eps) + " " +
            std::to_string(o.corrector_steps) + " " + Format(o.snr) + " " +
            std::to_string(o.pilot_size) + " " + (o.denoise ? "1" : "0") + " " +
+           std::string(ToString(o.prior)) + " " +
            std::to_string(o.seed) + " " + std::to_string(o.chunk_size);
   }
 
@@ -510,7 +505,7 @@ class CudaSamplerImpl {
       // step the mean of ‖s(x, t_{i+1})‖² over them is E‖s‖² at that level.
       Plan p;
       p.ops.push_back(ResetFailuresOp());
-      p.ops.push_back(PriorOp(pilot));
+      p.ops.push_back(PriorOp(pilot, o.prior));
       for (int i = 0; i < steps; ++i) {
         const double t = time(i), t_next = time(i + 1);
         PlanPredictor(o.predictor, t, t_next - t, i, pilot, 2, &p);
@@ -543,7 +538,7 @@ class CudaSamplerImpl {
 
     Plan& plan = c->plan;
     plan.ops.push_back(ResetFailuresOp());
-    plan.ops.push_back(PriorOp(prior));
+    plan.ops.push_back(PriorOp(prior, o.prior));
     for (int i = 0; i < steps; ++i) {
       const double t = time(i), t_next = time(i + 1);
       PlanPredictor(o.predictor, t, t_next - t, i, predictor, 0, &plan);
@@ -602,7 +597,7 @@ class CudaSamplerImpl {
     c->expected.Resize(1);
     Plan& plan = c->plan;
     plan.ops.push_back(ResetFailuresOp());
-    plan.ops.push_back(PriorOp({o.seed, static_cast<uint32_t>(Stream::kPrior)}));
+    plan.ops.push_back(PriorOp({o.seed, static_cast<uint32_t>(Stream::kPrior)}, o.prior));
     for (int i = 0; i < steps; ++i) {
       const double t = time(i), t_next = time(i + 1);
       const double step = t_next - t;
@@ -640,11 +635,14 @@ class CudaSamplerImpl {
     return op;
   }
 
-  Op PriorOp(NoiseKey key) const {
+  Op PriorOp(NoiseKey key, CudaPrior prior) const {
     Op op;
     op.kind = Op::kPrior;
     op.key = key;
     op.prior_std = sde_->PriorStd();
+    op.exact_prior = prior == CudaPrior::kExact;
+    Require(!op.exact_prior || !learned_, "CudaSampler", "prior", std::string("exact"),
+            "standard (the exact p_T is known for the Gaussian score only)");
     return op;
   }
 
@@ -661,8 +659,15 @@ class CudaSamplerImpl {
           CheckCuda(cudaMemsetAsync(lane->any.data(), 0, sizeof(int), stream), "cudaMemsetAsync");
           break;
         case Op::kPrior:
-          internal::cuda::LaunchPrior(op.key, d_, n, lane->first_sample.data(), op.prior_std,
-                                      buf(kX), stream);
+          if (op.exact_prior) {
+            internal::cuda::LaunchPrior(op.key, d_, n, lane->first_sample.data(), 1.0,
+                                        lane->scratch.data(), stream);
+            internal::cuda::LaunchAffineTransform(d_, n, prior_mean_.data(), prior_factor_.data(),
+                                                  lane->scratch.data(), buf(kX), stream);
+          } else {
+            internal::cuda::LaunchPrior(op.key, d_, n, lane->first_sample.data(), op.prior_std,
+                                        buf(kX), stream);
+          }
           break;
         case Op::kScore:
           if (learned_) {
@@ -801,7 +806,7 @@ class CudaSamplerImpl {
   DeviceBuffer<float> store_;
   // Gaussian score: cov = Q diag(λ) Qᵀ.
   Eigen::VectorXd lambda_host_;
-  DeviceBuffer<double> q_, lambda_, mean_;
+  DeviceBuffer<double> q_, lambda_, mean_, prior_mean_, prior_factor_;
 
   std::map<std::string, Compiled> cache_;
   PinnedBuffer<int64_t> first_host_;
@@ -811,15 +816,45 @@ class CudaSamplerImpl {
 }  // namespace internal
 
 CudaSampler::CudaSampler(const MlpNetwork<float>& network,
-                         std::shared_ptr<const ScalarAffineSde> sde, const CudaOptions& cuda)
-    : impl_(std::make_unique<internal::CudaSamplerImpl>(network, std::move(sde), cuda)) {}
+                         std::shared_ptr<const ScalarAffineSde> sde, const CudaOptions& cuda) {
+  Require(sde != nullptr, "CudaSampler", "sde", std::string("null"), "non-null");
+  Require(sde->dim() == network.config().dim, "CudaSampler", "sde.dim()", sde->dim(),
+          "the network's dim " + std::to_string(network.config().dim));
+  cuda.Validate();
+  impl_ = std::make_unique<internal::CudaSamplerImpl>(network, std::move(sde), cuda);
+}
 
 CudaSampler::CudaSampler(std::unique_ptr<internal::CudaSamplerImpl> impl)
     : impl_(std::move(impl)) {}
 
+namespace {
+
+void CheckGaussian(const ScalarAffineSde* sde, const Eigen::VectorXd& mean,
+                   const Eigen::MatrixXd& cov) {
+  constexpr const char* kWhere = "CudaSampler::Gaussian";
+  Require(sde != nullptr, kWhere, "sde", std::string("null"), "non-null");
+  const int d = sde->dim();
+  Require(mean.size() == d, kWhere, "mean.size()", static_cast<int64_t>(mean.size()),
+          "the SDE's dim " + std::to_string(d));
+  Require(mean.allFinite(), kWhere, "mean", std::string("non-finite"), "finite");
+  Require(cov.rows() == d && cov.cols() == d, kWhere, "cov.rows()",
+          static_cast<int64_t>(cov.rows()), "d × d with d = " + std::to_string(d));
+  Require(cov.allFinite(), kWhere, "cov", std::string("non-finite"), "finite");
+  const double scale = std::max(1.0, cov.cwiseAbs().maxCoeff());
+  const double asymmetry = (cov - cov.transpose()).cwiseAbs().maxCoeff();
+  Require(asymmetry <= 1e-12 * scale, kWhere, "max |cov - cov^T|", asymmetry, "0 (symmetric)");
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(cov, Eigen::EigenvaluesOnly);
+  Require(eigen.eigenvalues().minCoeff() >= -1e-12 * scale, kWhere, "smallest eigenvalue of cov",
+          eigen.eigenvalues().minCoeff(), ">= 0 (positive semi-definite)");
+}
+
+}  // namespace
+
 CudaSampler CudaSampler::Gaussian(std::shared_ptr<const ScalarAffineSde> sde,
                                   const Eigen::VectorXd& mean, const Eigen::MatrixXd& cov,
                                   const CudaOptions& cuda) {
+  CheckGaussian(sde.get(), mean, cov);
+  cuda.Validate();
   return CudaSampler(
       std::make_unique<internal::CudaSamplerImpl>(std::move(sde), mean, cov, cuda));
 }

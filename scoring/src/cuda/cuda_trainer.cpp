@@ -38,14 +38,6 @@ class CudaTrainerImpl {
         adam_(adam),
         options_(options),
         fourier_host_(initial.fourier_weights()) {
-    constexpr const char* kWhere = "CudaTrainer";
-    options_.Validate();
-    adam_.Validate();
-    // The CPU loss validates the options, the dims and the SDE requirements of ddpm and ncsn.
-    const ScoreMatchingLoss cpu_loss(sde_, config_, loss_);
-    Require(loss_.kind != LossKind::kEsm, kWhere, "loss kind", std::string("esm"),
-            "dsm, ssm, ssm-vr, ddpm or ncsn (exact score matching needs d tangent passes and "
-            "runs on the cpu backend)");
     sliced_ = loss_.kind == LossKind::kSsm || loss_.kind == LossKind::kSsmVr;
     batch_ = static_cast<int>(options_.batch_size);
     capacity_ = options_.history;
@@ -397,7 +389,17 @@ CudaTrainer::CudaTrainer(const MlpNetwork<float>& initial,
                          std::shared_ptr<const ScalarAffineSde> sde, const LossOptions& loss,
                          const AdamOptions& adam, const CudaTrainerOptions& options,
                          const CudaOptions& cuda) {
-  Require(sde != nullptr, "CudaTrainer", "sde", std::string("null"), "non-null");
+  // Everything is checked before a device is asked for.
+  constexpr const char* kWhere = "CudaTrainer";
+  Require(sde != nullptr, kWhere, "sde", std::string("null"), "non-null");
+  options.Validate();
+  adam.Validate();
+  cuda.Validate();
+  // The CPU loss validates the options, the dims and the SDE requirements of ddpm and ncsn.
+  const ScoreMatchingLoss cpu_loss(sde, initial.config(), loss);
+  Require(loss.kind != LossKind::kEsm, kWhere, "loss kind", std::string("esm"),
+          "dsm, ssm, ssm-vr, ddpm or ncsn (exact score matching needs d tangent passes and runs "
+          "on the cpu backend)");
   impl_ = std::make_unique<internal::CudaTrainerImpl>(initial, std::move(sde), loss, adam,
                                                       options, cuda);
 }

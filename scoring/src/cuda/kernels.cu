@@ -625,6 +625,18 @@ __global__ void PriorKernel(NoiseKey key, int d, int n, const int64_t* first_sam
   }
 }
 
+__global__ void AffineTransformKernel(int d, int n, const double* m, const double* factor,
+                                      const double* z, double* x) {
+  for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < int64_t{d} * n;
+       k += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t j = k / d;
+    const int r = static_cast<int>(k % d);
+    double sum = m[r];
+    for (int c = 0; c < d; ++c) sum += factor[int64_t{c} * d + r] * z[j * d + c];
+    x[k] = sum;
+  }
+}
+
 __global__ void InferenceInputKernel(int d, int embed, int n, double c_in, const double* x,
                                      const float* embedding, float* a0, int ld0) {
   const int rows = d + embed;
@@ -962,6 +974,11 @@ void LaunchPrior(NoiseKey key, int d, int n, const int64_t* first_sample, double
                                                                        prior_std, x);
 }
 
+void LaunchAffineTransform(int d, int n, const double* m, const double* factor, const double* z,
+                           double* x, cudaStream_t stream) {
+  AffineTransformKernel<<<Blocks(int64_t{d} * n), kThreads, 0, stream>>>(d, n, m, factor, z, x);
+}
+
 void LaunchInferenceInput(int d, int embed, int n, double c_in, const double* x,
                           const float* embedding, float* a0, int ld0, cudaStream_t stream) {
   InferenceInputKernel<<<Blocks(int64_t{d + embed} * n), kThreads, 0, stream>>>(
@@ -1050,6 +1067,7 @@ void PreloadKernels() {
       reinterpret_cast<const void*>(&AdamEmaKernel),
       reinterpret_cast<const void*>(&PriorKernel),
       reinterpret_cast<const void*>(&InferenceInputKernel),
+      reinterpret_cast<const void*>(&AffineTransformKernel),
       reinterpret_cast<const void*>(&ScoreFromOutputKernel),
       reinterpret_cast<const void*>(&GaussianProjectKernel),
       reinterpret_cast<const void*>(&GaussianExpandKernel),

@@ -177,6 +177,9 @@ struct FailureSink {
 // x = prior_std · N(0, I) from (key, step 0, substep 0) for samples *first_sample + j.
 void LaunchPrior(NoiseKey key, int d, int n, const int64_t* first_sample, double prior_std,
                  double* x, cudaStream_t stream);
+// x = m + M z column by column (M d × d column-major): the exact prior's map of standard normals.
+void LaunchAffineTransform(int d, int n, const double* m, const double* factor, const double* z,
+                           double* x, cudaStream_t stream);
 // a0 = [float(c_in x); e] with e (E floats, device) the same for every column.
 void LaunchInferenceInput(int d, int embed, int n, double c_in, const double* x,
                           const float* embedding, float* a0, int ld0, cudaStream_t stream);

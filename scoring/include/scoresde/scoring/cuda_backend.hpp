@@ -225,11 +225,18 @@ class CudaTrainer {
 enum class CudaPredictor { kEulerMaruyama, kReverseDiffusion, kAncestral, kNone };
 enum class CudaCorrector { kNone, kLangevin, kAnnealedLangevin };
 enum class CudaFlowMethod { kEuler, kHeun, kRk4 };
+// Where x_T comes from: the SDE's prior N(0, PriorStd()² I) (kStandard), or the exact marginal p_T
+// of the Gaussian score's p_0 (kExact, as the CLI's --prior exact; Gaussian score only). Both draw
+// standard normals from Stream::kPrior at step 0, substep 0; kExact maps them through
+// α_T μ + Q diag(sqrt(α_T² λ + σ_T²)) z.
+enum class CudaPrior { kStandard, kExact };
 // Command-line names as the CPU samplers': euler-maruyama, reverse-diffusion, ancestral, none;
 // langevin, annealed-langevin, none; euler, heun, rk4. Parse* throw InvalidArgument listing them.
 std::string_view ToString(CudaPredictor predictor);
 std::string_view ToString(CudaCorrector corrector);
 std::string_view ToString(CudaFlowMethod method);
+std::string_view ToString(CudaPrior prior);  // "standard", "exact"
+CudaPrior ParseCudaPrior(std::string_view name);
 CudaPredictor ParseCudaPredictor(std::string_view name);
 CudaCorrector ParseCudaCorrector(std::string_view name);
 CudaFlowMethod ParseCudaFlowMethod(std::string_view name);
@@ -250,6 +257,7 @@ struct CudaSamplerOptions {
   double snr = 0.16;        // r > 0
   int pilot_size = 1000;    // ≥ 2
   bool denoise = false;
+  CudaPrior prior = CudaPrior::kStandard;
   uint64_t seed = 0;
   int64_t chunk_size = 16384;  // columns evaluated together (≥ 1): see Determinism above
   // Throws InvalidArgument naming the bad field.
@@ -262,6 +270,7 @@ struct CudaFlowOptions {
   CudaFlowMethod method = CudaFlowMethod::kRk4;
   int num_steps = 100;  // ≥ 1
   double eps = 1e-3;    // 0 ≤ ε < T
+  CudaPrior prior = CudaPrior::kStandard;
   uint64_t seed = 0;    // prior draws
   int64_t chunk_size = 16384;
   void Validate() const;
@@ -296,7 +305,8 @@ class CudaSampler {
   const ScalarAffineSde& sde() const;
 
   // Samples 0 … num_samples − 1 (num_samples ≥ 1). Throws InvalidArgument for invalid options or
-  // unsupported combinations (ancestral needs VE or VP; VP/sub-VP chains need β(t)h < 1), and
+  // unsupported combinations (ancestral needs VE or VP; VP/sub-VP chains need β(t)h < 1; the exact
+  // prior needs the Gaussian score), and
   // NumericalFailure naming the first non-finite value (smallest step, then sample; coordinate).
   CudaSampleResult Sample(int64_t num_samples, const CudaSamplerOptions& options);
   CudaSampleResult SampleProbabilityFlow(int64_t num_samples, const CudaFlowOptions& options);
