@@ -360,40 +360,46 @@ void MixtureLabelLikelihood::Evaluate(int label, ConstBatchRef x, ConstRowVector
     Require(time >= 0.0 && time <= sde_->t_final(), kEval, "t", time,
             "in [0, T] (T = " + FormatValue(sde_->t_final()) + ")");
     const double alpha = sde_->MeanCoefficient(time), sigma = sde_->MarginalStd(time);
-    const Eigen::Index count = end - begin;
-    const auto xs = x.middleCols(begin, count);
-    // Component k of p_t alone, its log-density (with log w_k) and its score.
-    Matrix log_terms(K, count);
-    std::vector<Batch> scores(K, Batch(d, count));
+    // Component k of p_t: N(α μ_k, C_k), C_k = α² Σ_k + σ_t² I, through its precision P_k and
+    // log w_k − ½ log det(2π C_k); then per column (allocation-free) the log terms
+    // log w_k N_k(x) and the component scores s_k = −P_k (x − α μ_k).
+    const Matrix identity = Matrix::Identity(d, d);
+    std::vector<Matrix> precision(K);
+    std::vector<Vector> mean(K);
+    Vector log_norm(K);
     for (int k = 0; k < K; ++k) {
-      const GaussianMixture component =
-          GaussianMixture::Gaussian(alpha * p0_.mean(k),
-                                    alpha * alpha * p0_.cov(k) +
-                                        sigma * sigma * Matrix::Identity(d, d));
-      RowVector logp(count);
-      component.LogDensity(xs, logp);
-      component.Score(xs, scores[k]);
-      const double log_w = p0_.weight(k) > 0.0 ? std::log(p0_.weight(k))
-                                                : -std::numeric_limits<double>::infinity();
-      log_terms.row(k) = logp.array() + log_w;
+      const Eigen::LLT<Matrix> llt(alpha * alpha * p0_.cov(k) + sigma * sigma * identity);
+      Require(llt.info() == Eigen::Success, kEval, "marginal covariance of component", k,
+              "positive definite at t = " + FormatValue(time));
+      precision[k] = llt.solve(identity);
+      mean[k] = alpha * p0_.mean(k);
+      double log_det = 0.0;
+      for (int i = 0; i < d; ++i) log_det += 2.0 * std::log(llt.matrixL()(i, i));
+      log_norm(k) = (p0_.weight(k) > 0.0 ? std::log(p0_.weight(k))
+                                         : -std::numeric_limits<double>::infinity()) -
+                    0.5 * log_det - 0.5 * d * std::log(2.0 * std::numbers::pi);
     }
-    for (Eigen::Index j = 0; j < count; ++j) {
-      const Vector column = log_terms.col(j);
-      const double log_all = LogSumExp(column);
-      Vector in_class = column;
+    Vector residual(d), log_terms(K), in_class(K), g(d);
+    Matrix scores(d, K);
+    for (Eigen::Index j = begin; j < end; ++j) {
       for (int k = 0; k < K; ++k) {
-        if (labels_[k] != label) in_class(k) = -std::numeric_limits<double>::infinity();
+        residual = x.col(j) - mean[k];
+        scores.col(k).noalias() = -precision[k] * residual;
+        log_terms(k) = log_norm(k) + 0.5 * residual.dot(scores.col(k));
+      }
+      const double log_all = LogSumExp(log_terms);
+      for (int k = 0; k < K; ++k) {
+        in_class(k) = labels_[k] == label ? log_terms(k) : -std::numeric_limits<double>::infinity();
       }
       const double log_class = LogSumExp(in_class);
-      log_prob(begin + j) = log_class - log_all;
-      Vector g = Vector::Zero(d);
+      log_prob(j) = log_class - log_all;
+      g.setZero();
       for (int k = 0; k < K; ++k) {
-        const double r_all = std::exp(column(k) - log_all);
-        const double r_class =
-            labels_[k] == label ? std::exp(column(k) - log_class) : 0.0;
-        g += (r_class - r_all) * scores[k].col(j);
+        const double r_all = std::exp(log_terms(k) - log_all);
+        const double r_class = labels_[k] == label ? std::exp(log_terms(k) - log_class) : 0.0;
+        g += (r_class - r_all) * scores.col(k);
       }
-      grad.col(begin + j) = g;
+      grad.col(j) = g;
     }
   });
 }
