@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "scoresde/sde/context.hpp"
 #include "scoresde/sde/error.hpp"
 #include "scoresde/sde/random.hpp"
 #include "scoresde/sde/subvp_sde.hpp"
@@ -199,6 +200,24 @@ TEST(MlpScore, EvaluateIsIndependentOfBatchCompositionBitForBit) {
     score.Evaluate(x.middleCols(50, 37), t.segment(50, 37), part);
     EXPECT_EQ(part, s.middleCols(50, 37));
   }
+}
+
+// Concurrent calls on disjoint column ranges (as the samplers make them) give the serial result.
+TEST(MlpScore, ConcurrentEvaluationMatchesSerial) {
+  auto sde = std::make_shared<VpSde>(2);
+  const MlpScore score(
+      std::make_shared<MlpNetwork<float>>(SmallConfig(2, Parameterization::kNoise), 3), sde);
+  const Batch x = Normals(2, 500, 5);
+  const Eigen::RowVectorXd t = Eigen::RowVectorXd::LinSpaced(500, 0.01, 1.0);
+  Batch serial(2, 500), parallel(2, 500);
+  score.Evaluate(x, t, serial);
+  const ExecutionContext context(7);
+  context.ParallelFor(0, 500, 23, [&](int64_t begin, int64_t end) {
+    Batch part(2, end - begin);
+    score.Evaluate(x.middleCols(begin, end - begin), t.segment(begin, end - begin), part);
+    parallel.middleCols(begin, end - begin) = part;
+  });
+  EXPECT_EQ(serial, parallel);
 }
 
 TEST(MlpScore, FloatAndDoubleAgreeToFloatRounding) {
