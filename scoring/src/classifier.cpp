@@ -245,16 +245,58 @@ void NoiseConditionalClassifier::Backward(const Matrix& g_logits, Cache* cache, 
   }
 }
 
+namespace {
+
+constexpr int kEvaluateBlock = 64;
+
+// Columns a block of n samples is padded to, as MlpScore pads them (mlp_score.cpp): a multiple of 8
+// and at least 16, so that every GEMM takes Eigen's blocked path and a column's result does not
+// depend on its neighbours.
+int PaddedColumns(int n) { return std::max(16, (n + 7) / 8 * 8); }
+
+}  // namespace
+
+void NoiseConditionalClassifier::Evaluate(ConstBatchRef x, ConstRowVectorRef t,
+                                          const std::vector<int>* labels, BatchRef* logits,
+                                          RowVectorRef* log_prob, BatchRef* grad) const {
+  Cache cache;
+  Batch g_x;
+  const int C = num_classes();
+  for (Eigen::Index first = 0; first < x.cols(); first += kEvaluateBlock) {
+    const int n = static_cast<int>(std::min<Eigen::Index>(kEvaluateBlock, x.cols() - first));
+    const int cols = PaddedColumns(n);
+    // Padding columns repeat the block's first column; their results are dropped.
+    Batch xb(dim(), cols);
+    RowVector tb(cols);
+    for (int j = 0; j < cols; ++j) {
+      const Eigen::Index source = first + (j < n ? j : 0);
+      xb.col(j) = x.col(source);
+      tb(j) = t(source);
+    }
+    Forward(xb, tb, &cache);
+    if (logits != nullptr) logits->middleCols(first, n) = cache.logits.leftCols(n);
+    if (labels == nullptr) continue;
+    // ∂ log softmax_y / ∂ logits = e_y − softmax.
+    Matrix g = Matrix::Zero(C, cols);
+    for (int j = 0; j < n; ++j) {
+      const int y = labels->size() == 1 ? (*labels)[0] : (*labels)[first + j];
+      const auto column = cache.logits.col(j);
+      const double largest = column.maxCoeff();
+      const double log_z = largest + std::log((column.array() - largest).exp().sum());
+      (*log_prob)(first + j) = column(y) - log_z;
+      g.col(j) = -(column.array() - log_z).exp().matrix();
+      g(y, j) += 1.0;
+    }
+    Backward(g, &cache, nullptr, &g_x);
+    grad->middleCols(first, n) = g_x.leftCols(n);
+  }
+}
+
 void NoiseConditionalClassifier::Logits(ConstBatchRef x, ConstRowVectorRef t,
                                         BatchRef logits) const {
   CheckInputs("NoiseConditionalClassifier::Logits", x, t, {0});
   CheckShape("NoiseConditionalClassifier::Logits", "logits", logits, num_classes(), x.cols());
-  // Column by column, so a column's bits do not depend on its batch (GEMM blocking would).
-  Cache cache;
-  for (Eigen::Index j = 0; j < x.cols(); ++j) {
-    Forward(x.col(j), t.segment(j, 1), &cache);
-    logits.col(j) = cache.logits.col(0);
-  }
+  Evaluate(x, t, nullptr, &logits, nullptr, nullptr);
 }
 
 void NoiseConditionalClassifier::LogProbAndGradient(ConstBatchRef x, ConstRowVectorRef t,
@@ -264,21 +306,7 @@ void NoiseConditionalClassifier::LogProbAndGradient(ConstBatchRef x, ConstRowVec
   CheckInputs(kEval, x, t, labels);
   CheckShape(kEval, "log_prob", log_prob, 1, x.cols());
   CheckShape(kEval, "grad", grad, dim(), x.cols());
-  Cache cache;
-  Batch g_x;
-  for (Eigen::Index j = 0; j < x.cols(); ++j) {
-    const int y = labels.size() == 1 ? labels[0] : labels[j];
-    Forward(x.col(j), t.segment(j, 1), &cache);
-    const Vector logits = cache.logits.col(0);
-    const double largest = logits.maxCoeff();
-    const double log_z = largest + std::log((logits.array() - largest).exp().sum());
-    log_prob(j) = logits(y) - log_z;
-    // ∂ log softmax_y / ∂ logits = e_y − softmax.
-    Matrix g = -(logits.array() - log_z).exp().matrix();
-    g(y, 0) += 1.0;
-    Backward(g, &cache, nullptr, &g_x);
-    grad.col(j) = g_x.col(0);
-  }
+  Evaluate(x, t, &labels, nullptr, &log_prob, &grad);
 }
 
 double NoiseConditionalClassifier::CrossEntropy(ConstBatchRef x, ConstRowVectorRef t,

@@ -166,14 +166,15 @@ TEST(NoiseConditionalClassifier, GradientsMatchFiniteDifferences) {
 
 TEST(NoiseConditionalClassifier, ColumnsAreIndependentOfTheirBatch) {
   const NoiseConditionalClassifier c(SmallConfig(2, 2), std::make_shared<VpSde>(2), 1);
-  const Batch x = Batch::Random(2, 20);
-  const RowVector t = RowVector::LinSpaced(20, 0.01, 1.0);
-  RowVector logp(20);
-  Batch grad(2, 20);
+  // 100 columns: a full block of 64 and one of 36 (padded to 40); single columns pad to 16.
+  const Batch x = Batch::Random(2, 100);
+  const RowVector t = RowVector::LinSpaced(100, 0.01, 1.0);
+  RowVector logp(100);
+  Batch grad(2, 100);
   c.LogProbAndGradient(x, t, {1}, logp, grad);
-  Batch logits(2, 20);
+  Batch logits(2, 100);
   c.Logits(x, t, logits);
-  for (int j : {0, 7, 19}) {
+  for (int j : {0, 7, 63, 64, 99}) {
     RowVector l(1);
     Batch g(2, 1), lg(2, 1);
     c.LogProbAndGradient(x.col(j), t.segment(j, 1), {1}, l, g);

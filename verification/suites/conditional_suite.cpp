@@ -35,6 +35,7 @@
 #include <Eigen/LU>
 #include <gtest/gtest.h>
 
+#include "scoresde/scoring/classifier.hpp"
 #include "scoresde/sde/random.hpp"
 #include "scoresde/sde/vp_sde.hpp"
 #include "scoresde/solvers/correctors.hpp"
@@ -303,6 +304,79 @@ TEST(ClassifierGuidance, ExactLabelGuidanceReproducesTheClassWeights) {
   const MomentEstimate est = EstimateMoments(result.x);
   for (int i = 0; i < 2; ++i) {
     EXPECT_NEAR(est.mean(i), mean(i), kStandardErrors * est.mean_stderr(i)) << i;
+  }
+}
+
+// A noise-conditional classifier trained by cross-entropy on labelled noisy data approaches the
+// Bayes posterior p_t(y | x) (MixtureLabelLikelihood), the population minimizer of that loss. Its
+// excess cross-entropy over the exact posterior on fresh data is the KL divergence
+// E_x KL(p_t(·|x) ‖ p_φ(·|x, t)) ≥ 0; the requirement is that a 1000-step training run brings it
+// below 0.01 nats at every noise level (measured: ≤ 0.003), with the paired Monte-Carlo estimate's
+// 5 SE added.
+TEST(ClassifierGuidance, TrainedClassifierApproachesTheBayesPosterior) {
+  auto vp = std::make_shared<VpSde>(2);
+  Vector w(4);
+  w << 0.15, 0.35, 0.3, 0.2;
+  std::vector<Vector> means(4, Vector(2));
+  means[0] << -2.0, -1.5;
+  means[1] << -1.5, 1.5;
+  means[2] << 2.0, -1.0;
+  means[3] << 1.5, 2.0;
+  const GaussianMixture p0(w, means, std::vector<Matrix>(4, 0.3 * Matrix::Identity(2, 2)));
+  const std::vector<int> classes = {0, 0, 1, 1};
+  const MixtureLabelLikelihood exact(p0, *vp, classes);
+  // Example p: GaussianMixture::Sample's draw, labelled with its component's class (the component
+  // is the first k with u < w_0 + … + w_k, u from step 0, substep 0 — gaussian_mixture.hpp).
+  const auto fill = [&](int64_t first, BatchRef x, std::vector<int>* labels) {
+    const NoiseStream noise(11, Stream::kData);
+    p0.Sample(noise, first, x);
+    Batch u(1, x.cols());
+    noise.FillUniform(0, 0, first, u);
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      double cumulative = 0.0;
+      int k = 0;
+      for (; k + 1 < 4; ++k) {
+        cumulative += w(k);
+        if (u(0, j) < cumulative) break;
+      }
+      (*labels)[j] = classes[k];
+    }
+  };
+  const CallbackLabelledDataSource data(2, fill);
+  ClassifierConfig config;
+  config.dim = 2;
+  config.num_classes = 2;
+  config.width = 32;
+  config.depth = 2;
+  config.embed_dim = 16;
+  NoiseConditionalClassifier classifier(config, vp, 1);
+  ClassifierTrainingOptions options;
+  options.num_steps = 1000;
+  options.batch_size = 256;
+  options.adam.learning_rate = 3e-3;
+  options.num_threads = 2;
+  const ClassifierTrainingSummary summary = TrainClassifier(&classifier, data, options);
+  std::printf("classifier: %lld steps in %.2f s, final loss %.4f\n",
+              static_cast<long long>(summary.steps), summary.seconds, summary.final_loss);
+  const int n = 5000;
+  Batch x0(2, n), z(2, n);
+  std::vector<int> labels(n);
+  fill(100000000, x0, &labels);
+  NoiseStream(12, Stream::kData).FillNormal(0, 0, 0, z);
+  for (double t : {0.01, 0.2, 0.5, 0.8}) {
+    const Batch xt = vp->MeanCoefficient(t) * x0 + vp->MarginalStd(t) * z;
+    const RowVector times = RowVector::Constant(n, t);
+    RowVector learned(n), exact0(n), exact1(n);
+    Batch g(2, n);
+    classifier.LogProbAndGradient(xt, times, labels, learned, g);
+    exact.Evaluate(0, xt, times, exact0, g);
+    exact.Evaluate(1, xt, times, exact1, g);
+    RowVector excess(n);
+    for (int j = 0; j < n; ++j) excess(j) = (labels[j] == 0 ? exact0(j) : exact1(j)) - learned(j);
+    const double mean = excess.mean();
+    const double se = std::sqrt((excess.array() - mean).square().sum() / (n - 1) / n);
+    std::printf("t = %.2f: excess cross-entropy %.4f nats (SE %.4f)\n", t, mean, se);
+    EXPECT_LT(mean, 0.01 + kStandardErrors * se) << "t = " << t;
   }
 }
 

@@ -87,7 +87,8 @@ class NoiseConditionalClassifier {
   };
   const std::vector<Tensor>& layout() const { return layout_; }
 
-  // logits (C × B) at x (d × B) and times t (B entries in [0, T]). Throws InvalidArgument on
+  // logits (C × B) at x (d × B) and times t (B entries in [0, T]). Evaluated on padded column
+  // blocks (as MlpScore), so a column's bits do not depend on its batch. Throws InvalidArgument on
   // shapes, non-finite x or bad t.
   void Logits(ConstBatchRef x, ConstRowVectorRef t, BatchRef logits) const;
   // log p_φ(y_j | x_j, t_j) and its gradient ∇ₓ (d × B). labels has one entry (used for every
@@ -108,6 +109,10 @@ class NoiseConditionalClassifier {
   void Backward(const Matrix& g_logits, Cache* cache, Vector* grad, Batch* input_grad) const;
   void CheckInputs(const char* where, ConstBatchRef x, ConstRowVectorRef t,
                    const std::vector<int>& labels) const;
+  // Logits and/or log p(y | x) with its input gradient, on padded column blocks of 64 so that a
+  // column's bits do not depend on its batch (as MlpScore).
+  void Evaluate(ConstBatchRef x, ConstRowVectorRef t, const std::vector<int>* labels,
+                BatchRef* logits, RowVectorRef* log_prob, BatchRef* grad) const;
 
   ClassifierConfig config_;
   std::shared_ptr<const ScalarAffineSde> sde_;
