@@ -101,16 +101,60 @@ BrownianGridNoise::BrownianGridNoise(const BrownianPath& path, int level, int64_
   Require(first_sample >= 0, kWhere, "first_sample", first_sample, ">= 0");
   const int64_t cells = int64_t{1} << level;
   cell_ = (path.options().t1 - t0_) / static_cast<double>(cells);
-  w_.resize(dim_, cells * num_samples);
-  z_.resize(dim_, cells * num_samples);
-  Batch dw(dim_, num_samples), dz(dim_, num_samples);
+  w_.resize(level + 1);
+  z_.resize(level + 1);
+  w_[level].resize(dim_, cells * num_samples);
+  z_[level].resize(dim_, cells * num_samples);
   for (int64_t c = 0; c < cells; ++c) {
     const double s = t0_ + static_cast<double>(c) * cell_;
     const double e = c + 1 == cells ? path.options().t1 : t0_ + static_cast<double>(c + 1) * cell_;
-    path.Increment(s, e, first_sample, dw, dz);
-    for (int64_t j = 0; j < num_samples; ++j) {
-      w_.col(j * cells + c) = dw.col(j);
-      z_.col(j * cells + c) = dz.col(j);
+    path.Increment(s, e, first_sample, w_[level].middleCols(c * num_samples, num_samples),
+                   z_[level].middleCols(c * num_samples, num_samples));
+  }
+  BuildLevels();
+}
+
+BrownianGridNoise::BrownianGridNoise(int dim, double t0, double t1, int level,
+                                     const NoiseStream& stream, int64_t first_sample,
+                                     int64_t num_samples)
+    : dim_(dim), level_(level), t0_(t0), first_sample_(first_sample), num_samples_(num_samples) {
+  constexpr const char* kWhere = "BrownianGridNoise";
+  Require(dim >= 1, kWhere, "dim", dim, ">= 1");
+  RequireFinite(kWhere, "t0", t0);
+  Require(std::isfinite(t1) && t1 > t0, kWhere, "t1", t1, "finite and > t0");
+  Require(level >= 0 && level <= 24, kWhere, "level", level, "in [0, 24]");
+  Require(num_samples >= 1, kWhere, "num_samples", num_samples, ">= 1");
+  Require(first_sample >= 0, kWhere, "first_sample", first_sample, ">= 0");
+  const int64_t cells = int64_t{1} << level;
+  cell_ = (t1 - t0) / static_cast<double>(cells);
+  w_.resize(level + 1);
+  z_.resize(level + 1);
+  w_[level].resize(dim_, cells * num_samples);
+  z_[level].resize(dim_, cells * num_samples);
+  const IidNoise noise(dim, stream, 0);
+  for (int64_t c = 0; c < cells; ++c) {
+    noise.IncrementWithArea(c, t0 + static_cast<double>(c) * cell_, cell_, first_sample,
+                            w_[level].middleCols(c * num_samples, num_samples),
+                            z_[level].middleCols(c * num_samples, num_samples));
+  }
+  BuildLevels();
+}
+
+void BrownianGridNoise::BuildLevels() {
+  const int64_t n = num_samples_;
+  for (int l = level_ - 1; l >= 0; --l) {
+    const int64_t cells = int64_t{1} << l;
+    const double child_length = std::ldexp(cell_, level_ - l - 1);
+    w_[l].resize(dim_, cells * n);
+    z_[l].resize(dim_, cells * n);
+    for (int64_t c = 0; c < cells; ++c) {
+      const auto left_w = w_[l + 1].middleCols(2 * c * n, n);
+      const auto right_w = w_[l + 1].middleCols((2 * c + 1) * n, n);
+      const auto left_z = z_[l + 1].middleCols(2 * c * n, n);
+      const auto right_z = z_[l + 1].middleCols((2 * c + 1) * n, n);
+      w_[l].middleCols(c * n, n) = left_w + right_w;
+      // ∫ over both halves = ∫_left + ∫_right + (right length)·W_left.
+      z_[l].middleCols(c * n, n) = left_z + right_z + child_length * left_w;
     }
   }
 }
@@ -136,23 +180,36 @@ void BrownianGridNoise::Fill(double t, double dt, int64_t first_sample, BatchRef
           kWhere, "first_sample", first_sample,
           "such that the samples lie in the range read [" + std::to_string(first_sample_) + ", " +
               std::to_string(first_sample_ + num_samples_) + ")");
-  const double h = static_cast<double>(b - a) * cell_;
-  for (Eigen::Index j = 0; j < dw.cols(); ++j) {
-    const int64_t base = (first_sample - first_sample_ + j) * cells;
-    auto w = dw.col(j);
-    w.setZero();
-    if (dz) {
-      auto z = dz->col(j);
-      z.setZero();
-      // ∫_a^c (W − W_a) = ∫_a^b (W − W_a) + ∫_b^c (W − W_b) + (c − b)(W_b − W_a).
-      for (int64_t c = a; c < b; ++c) {
-        z += z_.col(base + c) + cell_ * w;
-        w += w_.col(base + c);
-      }
-      if (dt < 0.0) z = h * w - z;
-    } else {
-      for (int64_t c = a; c < b; ++c) w += w_.col(base + c);
+  const int64_t offset = first_sample - first_sample_;
+  const int64_t count = dw.cols();
+  const int64_t n = num_samples_;
+  // Walk [a, b) through maximal aligned dyadic blocks (one block for a step of an aligned grid).
+  bool first_block = true;
+  int64_t position = a;
+  while (position < b) {
+    int l = level_;
+    while (l > 0) {
+      const int64_t size = int64_t{1} << (level_ - l + 1);
+      if (position % size != 0 || position + size > b) break;
+      --l;
     }
+    const int64_t size = int64_t{1} << (level_ - l);
+    const int64_t column = (position / size) * n + offset;
+    const auto block_w = w_[l].middleCols(column, count);
+    if (first_block) {
+      if (dz) *dz = z_[l].middleCols(column, count);
+      dw = block_w;
+      first_block = false;
+    } else {
+      // Z[a, c] = Z[a, p] + Z[p, c] + (c − p)(W_p − W_a).
+      if (dz) *dz += z_[l].middleCols(column, count) + (static_cast<double>(size) * cell_) * dw;
+      dw += block_w;
+    }
+    position += size;
+  }
+  if (dz && dt < 0.0) {
+    const double h = static_cast<double>(b - a) * cell_;
+    *dz = h * dw - *dz;
   }
 }
 

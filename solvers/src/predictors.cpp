@@ -112,14 +112,15 @@ void MilsteinPredictor::Step(const StepProblem& problem, double t, double dt, in
       // x += b dt + G ΔW + Σ_l ∂G/∂x_l · (I G_{l·}ᵀ), I_{j1 j2} = ½(ΔW_j1 ΔW_j2 − h δ_{j1 j2}):
       // Σ_{j1,j2} L^{j1} G_{·j2} I_{j1 j2} with L^{j1} = Σ_l G_{l j1} ∂/∂x_l, Lévy areas omitted.
       Matrix g(d, m), iterated(m, m);
-      Vector v(m);
+      Vector v(m), update(d);
       std::vector<Matrix> jacobian;
       for (Eigen::Index j = 0; j < cols; ++j) {
         sde.DiffusionMatrix(x.col(j), t, g);
         sde.DiffusionJacobian(x.col(j), t, &jacobian);
         iterated.noalias() = 0.5 * dw.col(j) * dw.col(j).transpose();
         iterated.diagonal().array() -= 0.5 * h;
-        Vector update = dt * b.col(j) + g * dw.col(j);
+        update.noalias() = dt * b.col(j);
+        update.noalias() += g * dw.col(j);
         for (Eigen::Index l = 0; l < d; ++l) {
           v.noalias() = iterated * g.row(l).transpose();
           update.noalias() += jacobian[l] * v;

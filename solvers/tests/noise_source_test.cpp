@@ -105,6 +105,28 @@ TEST(BrownianGridNoise, AgreesWithThePathAtEveryAlignedResolution) {
   }
 }
 
+// Generated cells: the finest increments are IidNoise's, coarse ones their sums (with ΔZ by
+// concatenation), in both directions.
+TEST(BrownianGridNoise, GeneratedCellsAreIidIncrementsSummedToCoarserGrids) {
+  const NoiseStream stream(12, Stream::kBrownian);
+  const BrownianGridNoise grid(2, 0.0, 2.0, 3, stream, 5, 4);
+  const IidNoise iid(2, stream);
+  Batch w(2, 4), z(2, 4), a(2, 4), az(2, 4);
+  grid.IncrementWithArea(0, 0.75, 0.25, 5, a, az);
+  iid.IncrementWithArea(3, 0.75, 0.25, 5, w, z);
+  EXPECT_EQ(a, w);
+  EXPECT_EQ(az, z);
+  // [0.5, 1.0] = cells 2 and 3.
+  Batch w2(2, 4), z2(2, 4);
+  iid.IncrementWithArea(2, 0.5, 0.25, 5, w2, z2);
+  grid.IncrementWithArea(0, 0.5, 0.5, 5, a, az);
+  EXPECT_TRUE(a.isApprox(w2 + w, 1e-15));
+  EXPECT_TRUE(az.isApprox(z2 + z + 0.25 * w2, 1e-15));
+  grid.IncrementWithArea(0, 1.0, -0.5, 5, a, az);
+  EXPECT_TRUE(az.isApprox(0.5 * (w2 + w) - (z2 + z + 0.25 * w2), 1e-15));
+  EXPECT_THROW(BrownianGridNoise(2, 1.0, 1.0, 3, stream, 0, 1), InvalidArgument);
+}
+
 TEST(BrownianGridNoise, RejectsOffGridStepsAndSamplesOutsideTheRange) {
   BrownianPath::Options options;
   options.max_depth = 8;

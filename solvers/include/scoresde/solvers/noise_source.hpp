@@ -10,8 +10,11 @@
 //                       ΔW = √h z₁, ΔZ = (h^{3/2}/2)(z₁ + z₂/√3). Sampling uses this.
 //   BrownianNoise       increments of one BrownianPath (a virtual Brownian tree), so a coarse and a
 //                       fine solve see the same path: convergence studies use this.
-//   BrownianGridNoise   the same path, read once at its finest grid for a fixed range of samples
-//                       and summed to any coarser aligned grid (fast for many resolutions).
+//   BrownianGridNoise   a path fixed on a finest grid of 2^level cells for a range of samples, summed
+//                       to any coarser aligned grid: read from a BrownianPath, or generated cell by
+//                       cell from counter-based draws (i.i.d. (ΔW, ΔZ) per cell with the joint law
+//                       above, keyed by (sample, cell)), the construction of style.md §6 and Higham
+//                       (SIAM Review 43, 2001). Either way every resolution sees one path.
 // For a path W of forward time, the reverse direction uses W̄_u = W(t) − W(t − u), whose increment
 // over a step from t down to t − h is W(t) − W(t − h) and whose ΔZ is h·ΔW − ∫_{t−h}^t (W − W(t−h)).
 //
@@ -19,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "scoresde/sde/batch.hpp"
 #include "scoresde/sde/brownian.hpp"
@@ -79,15 +83,21 @@ class BrownianGridNoise final : public NoiseSource {
  public:
   // Reads (ΔW, ΔZ) of every cell of the uniform grid of 2^level cells on the path's [t0, t1] for
   // samples [first_sample, first_sample + num_samples): level·2^level tree nodes per sample.
-  // Memory: 2 · m · 2^level · num_samples doubles. 0 ≤ level ≤ path.options().max_depth,
+  // Memory: about 4 · m · 2^level · num_samples doubles. 0 ≤ level ≤ path.options().max_depth,
   // num_samples ≥ 1; throws InvalidArgument otherwise.
   BrownianGridNoise(const BrownianPath& path, int level, int64_t first_sample,
                     int64_t num_samples);
+  // Generates the cells on [t0, t1] (t0 < t1, finite) from `stream`: cell c of sample j gets
+  // z₁, z₂ from (step c, substeps 0 and 1) and (ΔW, ΔZ) = (√c_len z₁, (c_len^{3/2}/2)(z₁ + z₂/√3)).
+  // dim ≥ 1, 0 ≤ level ≤ 24, num_samples ≥ 1. Cost O(1) per cell (a tree read is O(level)).
+  BrownianGridNoise(int dim, double t0, double t1, int level, const NoiseStream& stream,
+                    int64_t first_sample, int64_t num_samples);
 
   int dim() const override { return dim_; }
   int level() const { return level_; }
-  // Steps must start and end on the grid (within 1e-9 of a cell) and cover samples inside the
-  // range read; throws InvalidArgument otherwise.
+  // Steps must start and end on the grid (within 10⁻⁶ of a cell) and cover samples inside the
+  // range read; throws InvalidArgument otherwise. A step that is one cell of some level costs a
+  // copy; others are summed from O(level) aligned blocks.
   void Increment(int64_t step, double t, double dt, int64_t first_sample,
                  BatchRef dw) const override;
   void IncrementWithArea(int64_t step, double t, double dt, int64_t first_sample, BatchRef dw,
@@ -95,16 +105,19 @@ class BrownianGridNoise final : public NoiseSource {
 
  private:
   void Fill(double t, double dt, int64_t first_sample, BatchRef dw, BatchRef* dz) const;
+  // Sums the finest cells into every coarser level (pairwise, with ΔZ by concatenation).
+  void BuildLevels();
 
   int dim_;
   int level_;
   double t0_;
-  double cell_;
+  double cell_;  // finest cell length
   int64_t first_sample_;
   int64_t num_samples_;
-  // Cell c of sample j: column j·2^level + c of w_ and z_ (m rows).
-  Matrix w_;
-  Matrix z_;
+  // Level ℓ = 0 … level: 2^ℓ cells; cell c of sample j is column c·num_samples + j of w_[ℓ] and
+  // z_[ℓ] (m rows), so a step on an aligned grid is one contiguous block.
+  std::vector<Matrix> w_;
+  std::vector<Matrix> z_;
 };
 
 }  // namespace scoresde
