@@ -91,16 +91,17 @@ def torch_steps_per_second(width, batch, threads, min_time):
 
     for _ in range(5):
         step()
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         loss = step()
         steps += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_time and steps >= 3:
             break
+    cpu = time.process_time() - cpu_start
     if not math.isfinite(loss.item()):
         raise RuntimeError("non-finite torch loss")
-    return steps / elapsed
+    return steps / elapsed, cpu / steps
 
 
 def torch_gemm_gflops(m, k, n, threads, min_time):
@@ -158,7 +159,10 @@ def main():
                 ours_rows = run_bench(args.bench, "BM_TrainStep/%d/%d/%d/" % (width, batch, threads),
                                       args.min_time)
                 ours = ours_rows[0]["steps_per_s"]
-                theirs = torch_steps_per_second(width, batch, threads, args.min_time)
+                # CPU seconds per step (process time; all threads): less sensitive to other load.
+                ours_cpu = ours_rows[0]["cpu_time"] * {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[
+                    ours_rows[0]["time_unit"]]
+                theirs, theirs_cpu = torch_steps_per_second(width, batch, threads, args.min_time)
                 flops = gemm_flops_per_step(width, batch)
                 eigen_rate = eigen.get("BM_EigenSgemm/%d/%d/128" % (width, width))
                 torch_gemm = torch_gemm_gflops(width, width, batch, threads, 0.3)
@@ -166,6 +170,8 @@ def main():
                     "width": width, "batch": batch, "threads": threads,
                     "scoresde_steps_per_s": ours, "torch_steps_per_s": theirs,
                     "ratio": ours / theirs,
+                    "scoresde_cpu_s_per_step": ours_cpu, "torch_cpu_s_per_step": theirs_cpu,
+                    "cpu_ratio": theirs_cpu / ours_cpu,
                     "scoresde_gflops": ours * flops * 1e-9,
                     "torch_gflops": theirs * flops * 1e-9,
                     "eigen_sgemm_gflops_per_thread": eigen_rate,
@@ -176,8 +182,9 @@ def main():
                 row["fraction_of_openblas_gemm"] = row["scoresde_gflops"] / torch_gemm
                 rows.append(row)
                 print("H=%4d B=%5d T=%d  scoresde %8.1f steps/s  torch %8.1f steps/s  ratio %5.2f  "
-                      "(%.1f GFLOP/s; %.0f%% of Eigen sgemm, %.0f%% of torch.mm)" % (
-                          width, batch, threads, ours, theirs, ours / theirs, row["scoresde_gflops"],
+                      "(CPU-time ratio %5.2f; %.1f GFLOP/s; %.0f%% of Eigen sgemm, %.0f%% of torch.mm)" % (
+                          width, batch, threads, ours, theirs, ours / theirs, row["cpu_ratio"],
+                          row["scoresde_gflops"],
                           100 * row.get("fraction_of_eigen_gemm", float("nan")),
                           100 * row["fraction_of_openblas_gemm"]), flush=True)
     print("\nGEMM throughput, one thread (Eigen, C = A·B, float):")
@@ -187,13 +194,14 @@ def main():
         for n in (128, 4096):
             print("  torch.mm 512x512x%-5d T=%d        %6.1f GFLOP/s" % (
                 n, threads, torch_gemm_gflops(512, 512, n, threads, 0.5)))
-    print("\n| width | batch | threads | scoresde steps/s | PyTorch steps/s | ratio | scoresde GFLOP/s | "
-          "of Eigen sgemm | of torch.mm |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| width | batch | threads | scoresde steps/s | PyTorch steps/s | ratio | CPU-time ratio | "
+          "scoresde GFLOP/s | of Eigen sgemm | of torch.mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %d | %d | %d | %.1f | %.1f | %.2f | %.1f | %.0f%% | %.0f%% |" % (
+        print("| %d | %d | %d | %.1f | %.1f | %.2f | %.2f | %.1f | %.0f%% | %.0f%% |" % (
             r["width"], r["batch"], r["threads"], r["scoresde_steps_per_s"], r["torch_steps_per_s"],
-            r["ratio"], r["scoresde_gflops"], 100 * r.get("fraction_of_eigen_gemm", float("nan")),
+            r["ratio"], r["cpu_ratio"], r["scoresde_gflops"],
+            100 * r.get("fraction_of_eigen_gemm", float("nan")),
             100 * r["fraction_of_openblas_gemm"]))
     if args.json:
         with open(args.json, "w") as f:

@@ -69,9 +69,10 @@ fi
 export LD_LIBRARY_PATH="$here/unpacked/lib${cuda_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 prog=$1
 shift
-case "$prog" in
-  */bin/*) prog="$here/unpacked/bin/$(basename "$prog")" ;;
-esac
+# A bundled program may be named by any path ending in its name (e.g. .device/bin/cuda_bench).
+if [[ -x "$here/unpacked/bin/$(basename "$prog")" ]]; then
+  prog="$here/unpacked/bin/$(basename "$prog")"
+fi
 exec "$prog" "$@"
 RUN
 chmod +x "$dest/run.sh"

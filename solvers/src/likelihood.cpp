@@ -183,6 +183,14 @@ SdeKind KindOf(const Sde& sde) {
 
 void LikelihoodEstimator::FlowDrift(const Batch& x, ConstRowVectorRef t, const Batch& s,
                                     Batch* drift) const {
+  if (const auto* affine = dynamic_cast<const ScalarAffineSde*>(&sde_)) {
+    // f̃ = a(t) x − ½ g(t)² s column by column (each column may have its own time).
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      const double g = affine->ScalarDiffusion(t(j));
+      drift->col(j) = affine->DriftCoefficient(t(j)) * x.col(j) - (0.5 * g * g) * s.col(j);
+    }
+    return;
+  }
   DriftScratch scratch;
   ForEachTimeRun(t, [&](Eigen::Index first, Eigen::Index count, double time) {
     DriftFromScore(sde_, DriftKind::kProbabilityFlow, x.middleCols(first, count), time,

@@ -29,6 +29,7 @@
 
 #include "scoresde/sde/check.hpp"
 #include "scoresde/sde/reverse.hpp"
+#include "scoresde/sde/scalar_affine_sde.hpp"
 
 namespace scoresde {
 
@@ -795,6 +796,7 @@ ProbabilityFlow::ProbabilityFlow(const Sde& sde, const ScoreModel& score, OdeOpt
   options_.Validate();
   Require(score.dim() == sde.dim(), "ProbabilityFlow", "score.dim()", score.dim(),
           "equal to sde.dim() = " + std::to_string(sde.dim()));
+  affine_ = dynamic_cast<const ScalarAffineSde*>(&sde);
   context_ = std::make_unique<ExecutionContext>(options_.num_threads);
   system_ = std::make_unique<System>(*this);
 }
@@ -805,6 +807,14 @@ void ProbabilityFlow::Drift(ConstBatchRef x, ConstRowVectorRef t, BatchRef out) 
   const Eigen::Index n = x.cols();
   Batch s(x.rows(), n);
   score_.Evaluate(x, t, s);
+  if (affine_ != nullptr) {
+    // VE/VP/sub-VP: f̃ = a(t) x − ½ g(t)² s, one time per column without a call per column.
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const double g = affine_->ScalarDiffusion(t(j));
+      out.col(j) = affine_->DriftCoefficient(t(j)) * x.col(j) - (0.5 * g * g) * s.col(j);
+    }
+    return;
+  }
   DriftScratch scratch;
   // One drift call per run of columns sharing a time (SDE methods take one time per call).
   Eigen::Index first = 0;

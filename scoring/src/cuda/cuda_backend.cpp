@@ -16,8 +16,10 @@ using internal::cuda::CheckCublas;
 using internal::cuda::CheckCuda;
 using internal::cuda::CheckLaunch;
 using internal::cuda::DeviceBuffer;
+using internal::cuda::CudaOps;
 using internal::cuda::DeviceContext;
-using internal::cuda::DeviceNetwork;
+using internal::cuda::DeviceWorkspace;
+using internal::cuda::NetworkLayout;
 using internal::cuda::NoiseKey;
 
 // ---- Device query ------------------------------------------------------------------------------
@@ -85,15 +87,15 @@ NoiseKey KeyOf(const NoiseStream& noise) {
   return {noise.seed(), static_cast<uint32_t>(noise.stream())};
 }
 
-template <typename Launch>
-Matrix Fill(const char* where, const NoiseStream& noise, uint64_t step, uint32_t substep,
-            int64_t first_sample, int rows, int64_t cols, const CudaOptions& options,
-            Launch launch) {
+Matrix Fill(const char* where, int kind, const NoiseStream& noise, uint64_t step,
+            uint32_t substep, int64_t first_sample, int rows, int64_t cols,
+            const CudaOptions& options) {
   CheckFillArguments(where, step, substep, first_sample, rows, cols);
   DeviceContext ctx(options);
   DeviceBuffer<double> out(int64_t{rows} * cols);
-  launch(KeyOf(noise), step, substep, static_cast<uint64_t>(first_sample), rows, cols,
-         out.data(), ctx.stream());
+  internal::cuda::LaunchFill(kind, KeyOf(noise), step, substep,
+                             static_cast<uint64_t>(first_sample), rows, cols, out.data(),
+                             ctx.stream());
   CheckLaunch(where);
   Matrix result(rows, cols);
   out.Download(result.data(), int64_t{rows} * cols, ctx.stream());
@@ -104,21 +106,19 @@ Matrix Fill(const char* where, const NoiseStream& noise, uint64_t step, uint32_t
 
 Matrix CudaFillNormal(const NoiseStream& noise, uint64_t step, uint32_t substep,
                       int64_t first_sample, int rows, int64_t cols, const CudaOptions& options) {
-  return Fill("CudaFillNormal", noise, step, substep, first_sample, rows, cols, options,
-              internal::cuda::LaunchFillNormal);
+  return Fill("CudaFillNormal", 0, noise, step, substep, first_sample, rows, cols, options);
 }
 
 Matrix CudaFillUniform(const NoiseStream& noise, uint64_t step, uint32_t substep,
                        int64_t first_sample, int rows, int64_t cols, const CudaOptions& options) {
-  return Fill("CudaFillUniform", noise, step, substep, first_sample, rows, cols, options,
-              internal::cuda::LaunchFillUniform);
+  return Fill("CudaFillUniform", 1, noise, step, substep, first_sample, rows, cols, options);
 }
 
 Matrix CudaFillRademacher(const NoiseStream& noise, uint64_t step, uint32_t substep,
                           int64_t first_sample, int rows, int64_t cols,
                           const CudaOptions& options) {
-  return Fill("CudaFillRademacher", noise, step, substep, first_sample, rows, cols, options,
-              internal::cuda::LaunchFillRademacher);
+  return Fill("CudaFillRademacher", 2, noise, step, substep, first_sample, rows, cols,
+              options);
 }
 
 std::vector<std::array<uint32_t, 4>> CudaPhiloxWords(const NoiseStream& noise, uint64_t step,
@@ -157,16 +157,16 @@ class CudaMlpImpl {
   }
 
   void SetParameters(const Eigen::VectorXf& parameters) {
-    const std::vector<float> s = net.ToStore(parameters.data());
+    const std::vector<float> s = net.ToStore<float>(parameters.data());
     store.Upload(s.data(), static_cast<int64_t>(s.size()), ctx.stream());
     ctx.Synchronize();
   }
 
   Eigen::VectorXf Parameters() {
-    std::vector<float> s(static_cast<size_t>(net.store_size()));
-    store.Download(s.data(), net.store_size(), ctx.stream());
-    Eigen::VectorXf p(net.num_parameters());
-    net.FromStore(s.data(), p.data());
+    std::vector<float> s(static_cast<size_t>(net.store_size));
+    store.Download(s.data(), net.store_size, ctx.stream());
+    Eigen::VectorXf p(net.num_parameters);
+    net.FromStore<float>(s.data(), p.data());
     return p;
   }
 
@@ -192,17 +192,18 @@ class CudaMlpImpl {
     const int n = static_cast<int>(u.cols());
     const int d = config.dim;
     cudaStream_t stream = ctx.stream();
-    net.Prepare(n, u_dot != nullptr, false, &ws, stream);
+    ws.Prepare(net, n, u_dot != nullptr, false, stream);
     u_dev.Upload(u.data(), int64_t{d} * n, stream);
     tau_dev.Upload(tau.data(), n, stream);
     internal::cuda::LaunchNetworkInput(d, config.embed_dim / 2, n, u_dev.data(), tau_dev.data(),
                                        fourier.data(), ws.a[0].data(), net.ld_input(), stream);
-    net.Forward(ctx, store.data(), &ws);
+    const CudaOps ops(ctx);
+    internal::cuda::ForwardPass(ops, net, store.data(), ws.View());
     if (u_dot != nullptr) {
       u_dot_dev.Upload(u_dot->data(), int64_t{d} * n, stream);
       internal::cuda::LaunchCopyRows(d, n, u_dot_dev.data(), d, ws.a_dot[0].data(),
                                      net.ld_input(), stream);
-      net.Tangent(ctx, store.data(), &ws);
+      internal::cuda::TangentPass(ops, net, store.data(), ws.View());
     }
     CheckLaunch("CudaMlp");
   }
@@ -214,10 +215,10 @@ class CudaMlpImpl {
   }
 
   Eigen::VectorXf DownloadGradient() {
-    std::vector<float> s(static_cast<size_t>(net.store_size()));
-    grad.Download(s.data(), net.store_size(), ctx.stream());
-    Eigen::VectorXf p(net.num_parameters());
-    net.FromStore(s.data(), p.data());
+    std::vector<float> s(static_cast<size_t>(net.store_size));
+    grad.Download(s.data(), net.store_size, ctx.stream());
+    Eigen::VectorXf p(net.num_parameters);
+    net.FromStore<float>(s.data(), p.data());
     return p;
   }
 
@@ -228,10 +229,10 @@ class CudaMlpImpl {
   }
 
   DeviceContext ctx;
-  DeviceNetwork net;
+  NetworkLayout net;
   MlpConfig config;
   DeviceBuffer<float> store, fourier, grad, u_dev, u_dot_dev, tau_dev, g_dev, g_dot_dev;
-  DeviceNetwork::Workspace ws;
+  DeviceWorkspace ws;
 };
 
 }  // namespace internal
@@ -243,13 +244,13 @@ CudaMlp::CudaMlp(CudaMlp&&) noexcept = default;
 CudaMlp& CudaMlp::operator=(CudaMlp&&) noexcept = default;
 
 const MlpConfig& CudaMlp::config() const { return impl_->config; }
-int64_t CudaMlp::num_parameters() const { return impl_->net.num_parameters(); }
+int64_t CudaMlp::num_parameters() const { return impl_->net.num_parameters; }
 Eigen::VectorXf CudaMlp::Parameters() const { return impl_->Parameters(); }
 
 void CudaMlp::SetParameters(const Eigen::VectorXf& parameters) {
-  Require(parameters.size() == impl_->net.num_parameters(), "CudaMlp::SetParameters",
+  Require(parameters.size() == impl_->net.num_parameters, "CudaMlp::SetParameters",
           "parameters.size()", static_cast<int64_t>(parameters.size()),
-          std::to_string(impl_->net.num_parameters()) + " (the layout)");
+          std::to_string(impl_->net.num_parameters) + " (the layout)");
   Require(parameters.allFinite(), "CudaMlp::SetParameters", "parameters",
           std::string("non-finite"), "finite");
   impl_->SetParameters(parameters);
@@ -282,8 +283,9 @@ Eigen::VectorXf CudaMlp::Gradient(const Eigen::MatrixXf& u, const Eigen::RowVect
   impl_->Run(u, tau, nullptr);
   auto& m = *impl_;
   m.g_dev.Upload(g.data(), int64_t{m.config.dim} * n, m.ctx.stream());
-  m.grad.Resize(m.net.store_size());
-  m.net.Backward(m.ctx, m.store.data(), m.g_dev.data(), &m.ws, m.grad.data());
+  m.grad.Resize(m.net.store_size);
+  internal::cuda::BackwardPass(CudaOps(m.ctx), m.net, m.store.data(), m.g_dev.data(), m.ws.View(),
+                               m.grad.data());
   return m.DownloadGradient();
 }
 
@@ -301,9 +303,9 @@ Eigen::VectorXf CudaMlp::GradientWithTangent(const Eigen::MatrixXf& u,
   auto& m = *impl_;
   m.g_dev.Upload(g.data(), int64_t{m.config.dim} * n, m.ctx.stream());
   m.g_dot_dev.Upload(g_dot.data(), int64_t{m.config.dim} * n, m.ctx.stream());
-  m.grad.Resize(m.net.store_size());
-  m.net.BackwardWithTangent(m.ctx, m.store.data(), m.g_dev.data(), m.g_dot_dev.data(), &m.ws,
-                            m.grad.data());
+  m.grad.Resize(m.net.store_size);
+  internal::cuda::BackwardWithTangentPass(CudaOps(m.ctx), m.net, m.store.data(), m.g_dev.data(),
+                                          m.g_dot_dev.data(), m.ws.View(), m.grad.data());
   return m.DownloadGradient();
 }
 

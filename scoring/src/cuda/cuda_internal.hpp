@@ -1,6 +1,7 @@
 // Host-side plumbing of the CUDA backend: error checks, device buffers, the per-object device
-// context (stream, cuBLAS handle and its math mode), and the device copy of the MLP with its
-// forward, tangent and reverse passes (cuBLAS GEMMs + the kernels of kernels.cuh).
+// context (stream, cuBLAS handle and its math mode), the network workspace, and CudaOps, the
+// device implementation of the operations that network_passes.hpp, train_step.hpp and
+// sampler_plan.hpp are written over.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels.cuh"
+#include "network_passes.hpp"
 #include "scoresde/scoring/cuda_backend.hpp"
 #include "scoresde/scoring/mlp_score.hpp"
 #include "scoresde/sde/error.hpp"
@@ -143,73 +145,131 @@ class DeviceContext {
   void* blas_workspace_ = nullptr;
 };
 
-// Rounds up to a multiple of 4 (16-byte columns for float4 access).
-inline int RoundUp4(int n) { return (n + 3) / 4 * 4; }
+// Device buffers for PassBuffers (network_passes.hpp): a training workspace keeps every layer's
+// activations (and tangents for the sliced losses), an inference workspace one hidden buffer. The
+// constant rows (ones for the bias, zeros for the padding and for tangents) are set at allocation.
+struct DeviceWorkspace {
+  int cols = 0;
+  bool tangent = false;
+  bool inference = false;
+  std::vector<DeviceBuffer<float>> a, z, a_dot, z_dot;
+  DeviceBuffer<float> output, output_dot, g_a, g_a_dot, g_z, g_z_dot;
 
-// The device copy of an MLP (layout in kernels.cuh): layer l is S_l, (in_pad_l × out_l)
-// column-major, in_pad_l = RoundUp4(in_l + 1), all layers in one contiguous "store" so that the
-// optimizer runs over one array.
-class DeviceNetwork {
- public:
-  struct Layer {
-    int in = 0, out = 0, in_pad = 0;
-    int64_t store_offset = 0;     // S_l in the store
-    int64_t weight = 0, bias = 0; // offsets in the canonical (MlpNetwork) vector
-  };
-
-  // Activations of n columns. a[0] is ld_input() × n with rows d..d+E−1 the embedding, row d+E
-  // ones; a[l ≥ 1], z, g_a, g_z are ld_hidden() × n with row H of a[l] ones; output d × n.
-  // Tangent buffers have zeros in the ones rows. Inference workspaces keep one hidden buffer.
-  struct Workspace {
-    int cols = 0;
-    bool tangent = false;
-    bool inference = false;
-    std::vector<DeviceBuffer<float>> a, z, a_dot, z_dot;
-    DeviceBuffer<float> output, output_dot, g_a, g_a_dot, g_z, g_z_dot;
-  };
-
-  explicit DeviceNetwork(const MlpConfig& config);
-
-  const MlpConfig& config() const { return config_; }
-  const std::vector<Layer>& layers() const { return layers_; }
-  int64_t store_size() const { return store_size_; }
-  int64_t num_parameters() const { return num_parameters_; }
-  int ld_input() const { return layers_.front().in_pad; }
-  int ld_hidden() const { return RoundUp4(config_.width + 1); }
-
-  // Canonical vector (MlpNetwork layout) ↔ store layout, on the host.
-  std::vector<float> ToStore(const float* canonical) const;
-  void FromStore(const float* store, float* canonical) const;
-
-  // Allocates (and initializes the constant rows of) a workspace for n columns.
-  void Prepare(int n, bool tangent, bool inference, Workspace* ws, cudaStream_t stream) const;
-
-  // F = network(a[0]) into ws->output; keeps a[l] and z[l] (training workspaces).
-  void Forward(const DeviceContext& ctx, const float* store, Workspace* ws) const;
-  // Ḟ into ws->output_dot from ws->a_dot[0] (after Forward).
-  void Tangent(const DeviceContext& ctx, const float* store, Workspace* ws) const;
-  // grad_store = ∂/∂θ Σ_j g_jᵀ F_j (overwritten, store layout); g is d × n (ld d).
-  void Backward(const DeviceContext& ctx, const float* store, const float* g, Workspace* ws,
-                float* grad_store) const;
-  // grad_store = ∂/∂θ Σ_j [g_jᵀ F_j + ġ_jᵀ Ḟ_j] (after Forward and Tangent).
-  void BackwardWithTangent(const DeviceContext& ctx, const float* store, const float* g,
-                           const float* g_dot, Workspace* ws, float* grad_store) const;
-  // Forward of an inference workspace (two hidden buffers, nothing kept).
-  void Infer(const DeviceContext& ctx, const float* store, Workspace* ws) const;
-
- private:
-  void Gemm(const DeviceContext& ctx, cublasOperation_t op_a, cublasOperation_t op_b, int m,
-            int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
-            int ldc) const;
-
-  MlpConfig config_;
-  std::vector<Layer> layers_;
-  int64_t store_size_ = 0;
-  int64_t num_parameters_ = 0;
+  // (Re)allocates for n columns unless the current allocation already fits.
+  void Prepare(const NetworkLayout& net, int n, bool with_tangent, bool for_inference,
+               cudaStream_t stream);
+  PassBuffers<float> View();
 };
 
-// The SDE and model parameters of kernels.cuh for a scalar-affine SDE and an MLP config.
-SdeParams MakeSdeParams(const ScalarAffineSde& sde);
-ModelParams MakeModelParams(const MlpConfig& config);
+// The operations of network_passes.hpp, train_step.hpp and sampler_plan.hpp on the device:
+// cuBLAS SGEMM and the kernels of kernels.cu, all on the context's stream.
+class CudaOps {
+ public:
+  explicit CudaOps(const DeviceContext& ctx) : ctx_(ctx) {}
+
+  void Gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) const;
+  void SiluForward(int rows, int n, int ld, const float* z, const float* a_in,
+                   float* a_out) const {
+    LaunchSiluForward(rows, n, ld, z, a_in, a_out, s());
+  }
+  void SiluTangent(int rows, int n, int ld, const float* z, const float* z_dot,
+                   const float* a_dot_in, float* a_dot_out) const {
+    LaunchSiluTangent(rows, n, ld, z, z_dot, a_dot_in, a_dot_out, s());
+  }
+  void SiluBackward(int rows, int n, int ld, const float* z, const float* g_a, float* g_z) const {
+    LaunchSiluBackward(rows, n, ld, z, g_a, g_z, s());
+  }
+  void SiluBackwardTangent(int rows, int n, int ld, const float* z, const float* z_dot,
+                           const float* g_a, const float* g_a_dot, float* g_z,
+                           float* g_z_dot) const {
+    LaunchSiluBackwardTangent(rows, n, ld, z, z_dot, g_a, g_a_dot, g_z, g_z_dot, s());
+  }
+  // Training.
+  void DrawSamples(const SdeParams& sde, const ModelParams& model, const LossParams& loss,
+                   NoiseKey key, const TrainCounters* counters, int n, PerSample* draws) const {
+    LaunchDrawSamples(sde, model, loss, key, counters, n, draws, s());
+  }
+  void PrepareTraining(NoiseKey key, const TrainCounters* counters, int d, int half, int n,
+                       const PerSample* draws, const float* fourier, const double* x0, double* x,
+                       double* z, float* a0, int ld0, int sliced, int rademacher, double* v,
+                       float* a0_dot) const {
+    LaunchPrepareTraining(key, counters, d, half, n, draws, fourier, x0, x, z, a0, ld0, sliced,
+                          rademacher, v, a0_dot, s());
+  }
+  void DenoisingLoss(int d, int n, double inv_batch, const PerSample* draws, const double* x,
+                     const double* z, const float* output, double* loss, float* g) const {
+    LaunchDenoisingLoss(d, n, inv_batch, draws, x, z, output, loss, g, s());
+  }
+  void SlicedLoss(int d, int n, int variance_reduced, double inv_batch, const PerSample* draws,
+                  const double* x, const double* v, const float* output, const float* output_dot,
+                  double* loss, float* g, float* g_dot) const {
+    LaunchSlicedLoss(d, n, variance_reduced, inv_batch, draws, x, v, output, output_dot, loss, g,
+                     g_dot, s());
+  }
+  void Sum(const double* values, int64_t n, double scale, double* partial, double* out,
+           const TrainCounters* counters, int capacity) const {
+    LaunchSum(values, n, scale, partial, out, counters, capacity, s());
+  }
+  void Norm(const float* values, int64_t n, double* partial, double* out,
+            const TrainCounters* counters, int capacity) const {
+    LaunchNorm(values, n, partial, out, counters, capacity, s());
+  }
+  void PrepareUpdate(const AdamParams& adam, const double* norms, int capacity,
+                     TrainCounters* counters, UpdateScalars<float>* scalars) const {
+    LaunchPrepareUpdate(adam, norms, capacity, counters, scalars, s());
+  }
+  void AdamEma(const AdamParams& adam, const UpdateScalars<float>* scalars, int64_t count,
+               float* params, float* grad, float* m, float* v, float* ema) const {
+    LaunchAdamEma(adam, scalars, count, params, grad, m, v, ema, s());
+  }
+  // Sampling.
+  void ResetFailures(int n, FailureSink sink) const { LaunchResetFailures(n, sink, s()); }
+  void Prior(NoiseKey key, int d, int n, const int64_t* first_sample, double prior_std,
+             double* x) const {
+    LaunchPrior(key, d, n, first_sample, prior_std, x, s());
+  }
+  void AffineTransform(int d, int n, const double* m, const double* factor, const double* z,
+                       double* x) const {
+    LaunchAffineTransform(d, n, m, factor, z, x, s());
+  }
+  void InferenceInput(int d, int embed, int n, double c_in, const double* x,
+                      const float* embedding, float* a0, int ld0) const {
+    LaunchInferenceInput(d, embed, n, c_in, x, embedding, a0, ld0, s());
+  }
+  void ScoreFromOutput(int d, int n, double a, double b, const double* x, const float* output,
+                       double* out) const {
+    LaunchScoreFromOutput(d, n, a, b, x, output, out, s());
+  }
+  void GaussianScore(int d, int n, double alpha, double sigma2, const double* q,
+                     const double* lambda, const double* mean, const double* x, double* w,
+                     double* out) const {
+    LaunchGaussianScore(d, n, alpha, sigma2, q, lambda, mean, x, w, out, s());
+  }
+  void Update(const UpdateArgs& args, int d, int n, const int64_t* first_sample,
+              const double* score, double* x, FailureSink sink) const {
+    LaunchUpdate(args, d, n, first_sample, score, x, sink, s());
+  }
+  void Axpby(int d, int n, double p, const double* x, double q, const double* score,
+             double* out) const {
+    LaunchAxpby(d, n, p, x, q, score, out, s());
+  }
+  void StageSum(int d, int n, const double* x, double c1, const double* k1, double c2,
+                const double* k2, double c3, const double* k3, double c4, const double* k4,
+                double* out, int64_t step, FailureSink sink) const {
+    LaunchStageSum(d, n, x, c1, k1, c2, k2, c3, k3, c4, k4, out, step, sink, s());
+  }
+  void MeanSquaredNorm(int d, int n, const double* score, double* partial, double* out) const {
+    LaunchMeanSquaredNorm(d, n, score, partial, out, s());
+  }
+  void Denoise(int d, int n, double sigma2, double alpha, const double* score, double* x,
+               int64_t step, FailureSink sink) const {
+    LaunchDenoise(d, n, sigma2, alpha, score, x, step, sink, s());
+  }
+
+ private:
+  cudaStream_t s() const { return ctx_.stream(); }
+  const DeviceContext& ctx_;
+};
 
 }  // namespace scoresde::internal::cuda

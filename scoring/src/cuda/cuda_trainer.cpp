@@ -11,16 +11,18 @@
 #include <vector>
 
 #include "cuda_internal.hpp"
+#include "train_step.hpp"
 #include "scoresde/sde/check.hpp"
-#include "scoresde/sde/vp_sde.hpp"
 
 namespace scoresde {
 
 using internal::cuda::CheckCuda;
 using internal::cuda::CheckLaunch;
 using internal::cuda::DeviceBuffer;
+using internal::cuda::CudaOps;
 using internal::cuda::DeviceContext;
-using internal::cuda::DeviceNetwork;
+using internal::cuda::DeviceWorkspace;
+using internal::cuda::NetworkLayout;
 using internal::cuda::PinnedBuffer;
 
 namespace internal {
@@ -107,17 +109,17 @@ class CudaTrainerImpl {
 
   Eigen::VectorXf Download(const DeviceBuffer<float>& buffer) {
     Collect();
-    std::vector<float> store(static_cast<size_t>(net_.store_size()));
-    buffer.Download(store.data(), net_.store_size(), ctx_.stream());
-    Eigen::VectorXf canonical(net_.num_parameters());
-    net_.FromStore(store.data(), canonical.data());
+    std::vector<float> store(static_cast<size_t>(net_.store_size));
+    buffer.Download(store.data(), net_.store_size, ctx_.stream());
+    Eigen::VectorXf canonical(net_.num_parameters);
+    net_.FromStore<float>(store.data(), canonical.data());
     return canonical;
   }
 
   void Restore(int64_t step, const Eigen::VectorXf& parameters, const Eigen::VectorXf& m,
                const Eigen::VectorXf& v, const Eigen::VectorXf& average, int64_t ema_updates) {
     constexpr const char* kWhere = "CudaTrainer::Restore";
-    const int64_t p = net_.num_parameters();
+    const int64_t p = net_.num_parameters;
     Require(step >= 0, kWhere, "step", step, ">= 0");
     Require(ema_updates >= 0, kWhere, "ema_updates", ema_updates, ">= 0");
     for (const auto& [name, vec] : {std::pair<const char*, const Eigen::VectorXf*>{"parameters",
@@ -144,60 +146,20 @@ class CudaTrainerImpl {
 
  private:
   void SetUpParameters() {
-    sde_params_ = internal::cuda::MakeSdeParams(*sde_);
-    model_params_ = internal::cuda::MakeModelParams(config_);
-    loss_params_.rademacher = loss_.projection == ProjectionKind::kRademacher ? 1 : 0;
-    loss_params_.likelihood_weighting = loss_.weighting == Weighting::kLikelihood ? 1 : 0;
-    loss_params_.importance = loss_.importance_sampling ? 1 : 0;
-    loss_params_.eps = loss_.eps;
-    loss_params_.num_scales = loss_.num_scales;
-    switch (loss_.kind) {
-      case LossKind::kDsm:
-        loss_params_.kind = internal::cuda::kLossDsm;
-        break;
-      case LossKind::kSsm:
-        loss_params_.kind = internal::cuda::kLossSsm;
-        break;
-      case LossKind::kSsmVr:
-        loss_params_.kind = internal::cuda::kLossSsmVr;
-        break;
-      case LossKind::kDdpm:
-        loss_params_.kind = internal::cuda::kLossDdpm;
-        break;
-      case LossKind::kNcsn:
-        loss_params_.kind = internal::cuda::kLossNcsn;
-        break;
-      case LossKind::kEsm:
-        break;
+    std::vector<double> alpha_bar;
+    step_config_ = internal::cuda::MakeTrainStepConfig(*sde_, config_, loss_, adam_,
+                                                       options_.seed, batch_, &alpha_bar);
+    if (!alpha_bar.empty()) {
+      alpha_bar_.Upload(alpha_bar.data(), static_cast<int64_t>(alpha_bar.size()), ctx_.stream());
+      ctx_.Synchronize();
+      step_config_.loss.alpha_bar = alpha_bar_.data();
     }
-    if (loss_.kind == LossKind::kDdpm) {
-      // ᾱ_i exactly as ScoreMatchingLoss computes it.
-      const auto& beta = static_cast<const VpSde&>(*sde_).options();
-      const int n = loss_.num_scales;
-      std::vector<double> alpha_bar(n);
-      double product = 1.0;
-      for (int i = 0; i < n; ++i) {
-        const double b =
-            beta.beta_min / n + i * (beta.beta_max - beta.beta_min) / (double(n) * (n - 1));
-        product *= 1.0 - b;
-        alpha_bar[i] = product;
-      }
-      alpha_bar_.Upload(alpha_bar.data(), n, ctx_.stream());
-      loss_params_.alpha_bar = alpha_bar_.data();
-    } else if (loss_.kind != LossKind::kNcsn) {
-      const TimeSampler sampler(*sde_, loss_.eps, loss_.weighting, loss_.importance_sampling);
-      loss_params_.phi_eps = sampler.Potential(loss_.eps);
-      loss_params_.phi_t = sampler.Potential(sde_->t_final());
-    }
-    adam_params_ = {adam_.learning_rate, adam_.beta1, adam_.beta2, adam_.epsilon,
-                    adam_.weight_decay,  adam_.decoupled_weight_decay ? 1 : 0,
-                    adam_.warmup_steps,  adam_.clip_norm, adam_.ema_decay};
   }
 
   void Allocate() {
     cudaStream_t stream = ctx_.stream();
     const int d = config_.dim;
-    const int64_t store = net_.store_size();
+    const int64_t store = net_.store_size;
     for (auto* buffer : {&params_, &grad_, &m_, &v_, &ema_}) {
       buffer->Resize(store);
       buffer->Zero(stream);
@@ -219,7 +181,29 @@ class CudaTrainerImpl {
       v_noise_.Resize(int64_t{d} * batch_);
       g_dot_.Resize(int64_t{d} * batch_);
     }
-    net_.Prepare(batch_, sliced_, false, &ws_, stream);
+    ws_.Prepare(net_, batch_, sliced_, false, stream);
+    buffers_.net = &net_;
+    buffers_.pass = ws_.View();
+    buffers_.params = params_.data();
+    buffers_.grad = grad_.data();
+    buffers_.m = m_.data();
+    buffers_.v = v_.data();
+    buffers_.ema = ema_.data();
+    buffers_.fourier = fourier_.data();
+    buffers_.x0 = x0_.data();
+    buffers_.x = x_.data();
+    buffers_.z = z_.data();
+    buffers_.v_noise = sliced_ ? v_noise_.data() : nullptr;
+    buffers_.draws = draws_.data();
+    buffers_.per_example = per_example_.data();
+    buffers_.g = g_.data();
+    buffers_.g_dot = sliced_ ? g_dot_.data() : nullptr;
+    buffers_.partial = partial_.data();
+    buffers_.history_loss = history_loss_.data();
+    buffers_.history_norm = history_norm_.data();
+    buffers_.capacity = capacity_;
+    buffers_.counters = counters_.data();
+    buffers_.scalars = scalars_.data();
     for (int k = 0; k < 2; ++k) {
       staging_[k].Resize(int64_t{d} * batch_);
       CheckCuda(cudaEventCreateWithFlags(&staged_[k], cudaEventDisableTiming), "cudaEventCreate");
@@ -233,7 +217,7 @@ class CudaTrainerImpl {
              int64_t ema_updates) {
     cudaStream_t stream = ctx_.stream();
     const auto upload = [&](DeviceBuffer<float>& buffer, const Eigen::VectorXf& values) {
-      const std::vector<float> store = net_.ToStore(values.data());
+      const std::vector<float> store = net_.ToStore<float>(values.data());
       buffer.Upload(store.data(), static_cast<int64_t>(store.size()), stream);
     };
     upload(params_, parameters);
@@ -251,49 +235,9 @@ class CudaTrainerImpl {
     failed_step_ = -1;
   }
 
-  // The launches of one step (also what the graph holds).
+  // The launches of one step (also what the graph holds): train_step.hpp on the device.
   void EnqueueStep() {
-    cudaStream_t stream = ctx_.stream();
-    const int d = config_.dim;
-    const int half = config_.embed_dim / 2;
-    const internal::cuda::NoiseKey key{options_.seed,
-                                       static_cast<uint32_t>(Stream::kTraining)};
-    internal::cuda::LaunchDrawSamples(sde_params_, model_params_, loss_params_, key,
-                                      counters_.data(), batch_, draws_.data(), stream);
-    internal::cuda::LaunchPrepareTraining(
-        key, counters_.data(), d, half, batch_, draws_.data(), fourier_.data(), x0_.data(),
-        x_.data(), z_.data(), ws_.a[0].data(), net_.ld_input(), sliced_ ? 1 : 0,
-        loss_params_.rademacher, sliced_ ? v_noise_.data() : nullptr,
-        sliced_ ? ws_.a_dot[0].data() : nullptr, stream);
-    net_.Forward(ctx_, params_.data(), &ws_);
-    const double inv_batch = 1.0 / static_cast<double>(batch_);
-    if (sliced_) {
-      net_.Tangent(ctx_, params_.data(), &ws_);
-      internal::cuda::LaunchSlicedLoss(d, batch_, loss_.kind == LossKind::kSsmVr ? 1 : 0,
-                                       inv_batch, draws_.data(), x_.data(), v_noise_.data(),
-                                       ws_.output.data(), ws_.output_dot.data(),
-                                       per_example_.data(), g_.data(), g_dot_.data(), stream);
-    } else {
-      internal::cuda::LaunchDenoisingLoss(d, batch_, inv_batch, draws_.data(), x_.data(),
-                                          z_.data(), ws_.output.data(), per_example_.data(),
-                                          g_.data(), stream);
-    }
-    internal::cuda::LaunchSum(per_example_.data(), batch_, inv_batch, partial_.data(),
-                              history_loss_.data(), counters_.data(), capacity_, stream);
-    if (sliced_) {
-      net_.BackwardWithTangent(ctx_, params_.data(), g_.data(), g_dot_.data(), &ws_,
-                               grad_.data());
-    } else {
-      net_.Backward(ctx_, params_.data(), g_.data(), &ws_, grad_.data());
-    }
-    internal::cuda::LaunchSumSquaresFloat(grad_.data(), net_.store_size(), partial_.data(),
-                                          history_norm_.data(), counters_.data(), capacity_,
-                                          stream);
-    internal::cuda::LaunchPrepareUpdate(adam_params_, history_norm_.data(), capacity_,
-                                        counters_.data(), scalars_.data(), stream);
-    internal::cuda::LaunchAdamEma(adam_params_, scalars_.data(), net_.store_size(),
-                                  params_.data(), grad_.data(), m_.data(), v_.data(),
-                                  ema_.data(), stream);
+    internal::cuda::TrainStep(CudaOps(ctx_), step_config_, buffers_);
     CheckLaunch("CudaTrainer step");
   }
 
@@ -346,7 +290,7 @@ class CudaTrainerImpl {
   }
 
   DeviceContext ctx_;
-  DeviceNetwork net_;
+  NetworkLayout net_;
   MlpConfig config_;
   std::shared_ptr<const ScalarAffineSde> sde_;
   LossOptions loss_;
@@ -357,18 +301,16 @@ class CudaTrainerImpl {
   int batch_ = 0;
   int capacity_ = 0;
 
-  internal::cuda::SdeParams sde_params_;
-  internal::cuda::ModelParams model_params_;
-  internal::cuda::LossParams loss_params_;
-  internal::cuda::AdamParams adam_params_{};
+  internal::cuda::TrainStepConfig step_config_;
+  internal::cuda::TrainStepBuffers<float> buffers_;
 
   DeviceBuffer<float> grad_, fourier_, g_, g_dot_;
   DeviceBuffer<double> alpha_bar_, history_loss_, history_norm_, partial_, x0_, x_, z_, v_noise_,
       per_example_;
   DeviceBuffer<internal::cuda::TrainCounters> counters_;
-  DeviceBuffer<internal::cuda::UpdateScalars> scalars_;
+  DeviceBuffer<internal::cuda::UpdateScalars<float>> scalars_;
   DeviceBuffer<internal::cuda::PerSample> draws_;
-  DeviceNetwork::Workspace ws_;
+  DeviceWorkspace ws_;
   PinnedBuffer<double> staging_[2];
   cudaEvent_t staged_[2] = {nullptr, nullptr};
 

@@ -53,6 +53,8 @@
 
 namespace scoresde {
 
+class ScalarAffineSde;
+
 enum class OdeMethod { kEuler, kHeun, kRk4, kDopri5, kCashKarp54, kFehlberg78 };
 
 // "euler", "heun", "rk4", "dopri5", "cash-karp", "fehlberg78".
@@ -166,6 +168,7 @@ class ProbabilityFlow {
   class System;
   const Sde& sde_;
   const ScoreModel& score_;
+  const ScalarAffineSde* affine_ = nullptr;  // the SDE, when it is VE/VP/sub-VP
   OdeOptions options_;
   std::unique_ptr<ExecutionContext> context_;
   std::unique_ptr<System> system_;
