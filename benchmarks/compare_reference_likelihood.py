@@ -40,6 +40,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -142,40 +143,51 @@ def import_reference(reference_dir, torch, precision):
     return likelihood, sampling, sde_lib
 
 
-def best_of(repeats, fn):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def timed(fn):
+    """(wall seconds, CPU seconds of this process, result) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def run_scoresde(binary, arguments):
+    """One scoresde run: its JSON, plus the whole process's wall and CPU seconds (start-up, problem
+    file and I/O included) in "process_seconds" and "process_cpu_seconds"."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run([binary] + arguments + ["--json"], check=True, capture_output=True,
+                         text=True).stdout
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parsed = json.loads(out)
+    parsed["process_seconds"] = elapsed
+    parsed["process_cpu_seconds"] = (after.ru_utime - before.ru_utime +
+                                     after.ru_stime - before.ru_stime)
+    return parsed
+
+
+# Tolerance factors tried (times the reference's rtol and atol) when matching its accuracy.
+FACTORS = [2.0 ** k for k in range(-8, 7)]
 
 
 def equal_accuracy(run, target, key):
-    """The loosest tolerance (factors 1, 2, 4, ... 64 of the reference's) whose error stays at or
-    below the reference's: scoresde's cost at equal accuracy."""
-    best = None
-    for factor in (1, 2, 4, 8, 16, 32, 64):
+    """The loosest tolerance factor whose error is at or below the reference's (target): scoresde's
+    cost at equal accuracy. Factors above 1 loosen, below 1 tighten; the search walks from 1 in the
+    needed direction. Returns (factor, row)."""
+    row = run(1.0)
+    if row[key] <= target:
+        best = (1.0, row)
+        for factor in [f for f in FACTORS if f > 1.0]:
+            row = run(factor)
+            if row[key] > target:
+                break
+            best = (factor, row)
+        return best
+    for factor in sorted([f for f in FACTORS if f < 1.0], reverse=True):
         row = run(factor)
-        if row[key] > target:
-            break
-        best = row
-    return best if best is not None else run(1)
-
-
-def run_scoresde(binary, arguments, repeats):
-    best, parsed = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = subprocess.run([binary] + arguments + ["--json"], check=True, capture_output=True,
-                             text=True).stdout
-        elapsed = time.perf_counter() - start
-        candidate = json.loads(out)
-        if parsed is None or candidate["seconds"] < parsed["seconds"]:
-            parsed = candidate
-        best = min(best, elapsed)
-    parsed["process_seconds"] = best
-    return parsed
+        if row[key] <= target:
+            return factor, row
+    return FACTORS[0], row
 
 
 def main():
@@ -184,12 +196,13 @@ def main():
                         help="checkout of yang-song/score_sde_pytorch (skipped when absent)")
     parser.add_argument("--scoresde", default="build/release/apps/scoresde")
     parser.add_argument("--problem", default="verification/problems/gmm_2d.json")
-    parser.add_argument("--n", type=int, default=256, help="rows (batch size)")
+    parser.add_argument("--n", type=int, default=1024, help="rows (batch size)")
     parser.add_argument("--rtol", type=float, default=1e-5)
     parser.add_argument("--atol", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="interleaved timing rounds (best of)")
     parser.add_argument("--precision", choices=["float64", "float32"], default="float64")
     parser.add_argument("--json-out", help="also write the results here")
     args = parser.parse_args()
@@ -221,8 +234,8 @@ def main():
     settings = {
         "problem": args.problem, "n": args.n, "dim": d, "rtol": args.rtol, "atol": args.atol,
         "threads": args.threads, "precision": args.precision, "torch": torch.__version__,
-        "jemalloc": "jemalloc" in os.environ.get("LD_PRELOAD", ""),
-        "load_average": os.getloadavg()[0],
+        "jemalloc": "jemalloc" in os.environ.get("LD_PRELOAD", ""), "repeats": args.repeats,
+        "load_average_start": os.getloadavg()[0],
     }
     results = {"settings": settings, "likelihood": {}, "sampler": {}}
 
@@ -233,87 +246,144 @@ def main():
         np.save(latent_path, z)
         common = ["--problem", args.problem, "--sde", "vp", "--threads", str(args.threads),
                   "--seed", str(args.seed)]
+        data = torch.tensor(x, dtype=dtype).reshape(args.n, d, 1, 1)
+        latent = torch.tensor(z, dtype=dtype).reshape(args.n, d, 1, 1)
 
-        # ---- Likelihood -----------------------------------------------------------------------
-        # The latent x_T of a tight solve is the reference for the ODE error; the log-density error
-        # also carries the Hutchinson noise (in d = 2 a Rademacher probe's error is ±2 ∫ A_12, the
-        # same magnitude for any probe) and the standard prior's mismatch.
+        # ---- Accuracy (one run each) ------------------------------------------------------------
+        # Likelihood: the latent x_T of a tight solve is the reference for the ODE error; the
+        # log-density error also carries the Hutchinson noise (in d = 2 a Rademacher probe's error
+        # is ±2 ∫ A_12, the same magnitude for any probe) and the standard prior's mismatch.
         tight_latent_path = os.path.join(tmp, "tight_latent.npy")
-        run_scoresde(args.scoresde, ["encode"] + common[:6] +
-                     ["--data", data_path, "--method", "fehlberg78", "--rtol", "1e-10", "--atol",
-                      "1e-10", "--sde-param", "eps=1e-5", "--out", tight_latent_path], 1)
+        run_scoresde(args.scoresde, ["encode"] + common +
+                     ["--data", data_path, "--method", "fehlberg78", "--rtol", "1e-12", "--atol",
+                      "1e-12", "--sde-param", "eps=1e-5", "--out", tight_latent_path])
         tight_latent = np.load(tight_latent_path)
         ref_fn = likelihood.get_likelihood_fn(sde, lambda v: v, hutchinson_type="Rademacher",
                                               rtol=args.rtol, atol=args.atol, eps=1e-5)
-        data = torch.tensor(x, dtype=dtype).reshape(args.n, d, 1, 1)
-        ref_time, (bpd, ref_z, ref_nfe) = best_of(args.repeats, lambda: ref_fn(model, data))
+        _, _, (bpd, ref_z, ref_nfe) = timed(lambda: ref_fn(model, data))
         # bpd = -(log p)/(d ln 2) + 7 - inverse_scaler(-1) = ... + 8 with the identity scaler.
         ref_logp = -(bpd.detach().cpu().numpy().astype(float) - 8.0) * d * math.log(2.0)
         ref_latent = ref_z.detach().cpu().numpy().reshape(args.n, d).astype(float)
-        rows = {"reference RK45, Hutchinson (1 probe)": {
-            "nfe": int(ref_nfe), "nfe_max": int(ref_nfe), "seconds": ref_time,
+        lik = {"reference RK45, Hutchinson (1 probe)": {
+            "nfe": int(ref_nfe), "nfe_max": int(ref_nfe), "tolerance_factor": 1.0,
             "latent_max_error": float(np.max(np.abs(ref_latent - tight_latent))),
             "mean_abs_error": float(np.mean(np.abs(ref_logp - exact)))}}
+        lik_args = {}
 
-        def ours(extra, tol_factor=1.0):
-            out_path = os.path.join(tmp, "latent.npy")
-            tol = ["--rtol", str(args.rtol * tol_factor), "--atol", str(args.atol * tol_factor)]
-            out = run_scoresde(args.scoresde, ["likelihood"] + common + tol +
-                               ["--data", data_path, "--method", "rk45", "--out", out_path] +
-                               extra, args.repeats)
-            logp = np.asarray(out["logp"])
+        def likelihood_args(extra, factor):
+            tol = ["--rtol", str(args.rtol * factor), "--atol", str(args.atol * factor)]
+            return (["likelihood"] + common + tol + ["--data", data_path, "--method", "rk45",
+                                                     "--out", os.path.join(tmp, "latent.npy")] +
+                    extra)
+
+        def likelihood_row(extra, factor):
+            out = run_scoresde(args.scoresde, likelihood_args(extra, factor))
             assert np.max(np.abs(np.asarray(out["exact_logp"]) - exact)) < 1e-9, \
                 "closed forms disagree"
-            return {"nfe": out["nfe"], "nfe_max": out["nfe_max"], "seconds": out["seconds"],
-                    "process_seconds": out["process_seconds"], "tolerance_factor": tol_factor,
-                    "latent_max_error": float(np.max(np.abs(np.load(out_path) - tight_latent))),
-                    "mean_abs_error": float(np.mean(np.abs(logp - exact)))}
+            return {"nfe": out["nfe"], "nfe_max": out["nfe_max"], "tolerance_factor": factor,
+                    "accepted": out["accepted_steps"], "rejected": out["rejected_steps"],
+                    "latent_max_error": float(np.max(np.abs(np.load(os.path.join(tmp, "latent.npy"))
+                                                            - tight_latent))),
+                    "mean_abs_error": float(np.mean(np.abs(np.asarray(out["logp"]) - exact)))}
 
-        hutchinson = ["--divergence", "hutchinson", "--probes", "1"]
+        target = lik["reference RK45, Hutchinson (1 probe)"]["latent_max_error"]
         for mode in ("per-sample", "shared"):
-            rows[f"scoresde rk45 {mode}, Hutchinson (1 probe)"] = ours(
-                hutchinson + ["--step-control", mode])
-            rows[f"  {mode}, loosest tol with latent error <= reference"] = equal_accuracy(
-                lambda f, mode=mode: ours(hutchinson + ["--step-control", mode], f),
-                rows["reference RK45, Hutchinson (1 probe)"]["latent_max_error"],
-                "latent_max_error")
-        rows["scoresde rk45 per-sample, exact divergence"] = ours(
-            ["--divergence", "exact", "--step-control", "per-sample"])
-        results["likelihood"] = rows
+            extra = ["--divergence", "hutchinson", "--probes", "1", "--step-control", mode]
+            label = f"scoresde rk45 {mode}, Hutchinson, same tol"
+            lik[label] = likelihood_row(extra, 1.0)
+            lik_args[label] = likelihood_args(extra, 1.0)
+            factor, row = equal_accuracy(lambda f, e=extra: likelihood_row(e, f), target,
+                                         "latent_max_error")
+            label = f"scoresde rk45 {mode}, Hutchinson, equal accuracy"
+            lik[label] = row
+            lik_args[label] = likelihood_args(extra, factor)
+        extra = ["--divergence", "exact", "--step-control", "per-sample"]
+        label = "scoresde rk45 per-sample, exact divergence, same tol"
+        lik[label] = likelihood_row(extra, 1.0)
+        lik_args[label] = likelihood_args(extra, 1.0)
 
-        # ---- ODE sampler ------------------------------------------------------------------------
-        tight = run_scoresde(args.scoresde, ["encode", "--decode"] + common[:6] +
-                             ["--data", latent_path, "--method", "fehlberg78", "--rtol", "1e-10",
-                              "--atol", "1e-10", "--out", os.path.join(tmp, "tight.npy")], 1)
-        reference_solution = np.load(os.path.join(tmp, "tight.npy"))
+        # ODE sampler: latents z ~ N(0, I) decoded from T = 1 to eps = 1e-3; the reference for the
+        # error is a Fehlberg 7(8) solve at 1e-12.
+        tight_path = os.path.join(tmp, "tight.npy")
+        run_scoresde(args.scoresde, ["encode", "--decode"] + common +
+                     ["--data", latent_path, "--method", "fehlberg78", "--rtol", "1e-12",
+                      "--atol", "1e-12", "--out", tight_path])
+        reference_solution = np.load(tight_path)
         sampler = sampling.get_ode_sampler(sde, (args.n, d, 1, 1), lambda v: v, denoise=False,
                                            rtol=args.rtol, atol=args.atol, method="RK45",
                                            eps=1e-3, device="cpu")
-        latent = torch.tensor(z, dtype=dtype).reshape(args.n, d, 1, 1)
-        ref_time, (samples, ref_nfe) = best_of(args.repeats, lambda: sampler(model, z=latent))
+        _, _, (samples, ref_nfe) = timed(lambda: sampler(model, z=latent))
         ref_x = samples.detach().cpu().numpy().reshape(args.n, d).astype(float)
-        rows = {"reference RK45": {
-            "nfe": int(ref_nfe), "nfe_max": int(ref_nfe), "seconds": ref_time,
+        smp = {"reference RK45": {
+            "nfe": int(ref_nfe), "nfe_max": int(ref_nfe), "tolerance_factor": 1.0,
             "max_abs_error": float(np.max(np.abs(ref_x - reference_solution))),
             "rms_error": float(np.sqrt(np.mean((ref_x - reference_solution) ** 2)))}}
-        def decode(mode, tol_factor=1.0):
-            out_path = os.path.join(tmp, "decoded.npy")
-            tol = ["--rtol", str(args.rtol * tol_factor), "--atol", str(args.atol * tol_factor)]
-            out = run_scoresde(args.scoresde, ["encode", "--decode"] + common + tol +
-                               ["--data", latent_path, "--method", "rk45", "--out", out_path,
-                                "--step-control", mode], args.repeats)
-            decoded = np.load(out_path)
-            return {"nfe": out["nfe"], "nfe_max": out["nfe_max"], "seconds": out["seconds"],
-                    "process_seconds": out["process_seconds"], "tolerance_factor": tol_factor,
+        smp_args = {}
+
+        def decode_args(mode, factor):
+            tol = ["--rtol", str(args.rtol * factor), "--atol", str(args.atol * factor)]
+            return (["encode", "--decode"] + common + tol +
+                    ["--data", latent_path, "--method", "rk45",
+                     "--out", os.path.join(tmp, "decoded.npy"), "--step-control", mode])
+
+        def decode_row(mode, factor):
+            out = run_scoresde(args.scoresde, decode_args(mode, factor))
+            decoded = np.load(os.path.join(tmp, "decoded.npy"))
+            return {"nfe": out["nfe"], "nfe_max": out["nfe_max"], "tolerance_factor": factor,
+                    "accepted": out["accepted_steps"], "rejected": out["rejected_steps"],
                     "max_abs_error": float(np.max(np.abs(decoded - reference_solution))),
                     "rms_error": float(np.sqrt(np.mean((decoded - reference_solution) ** 2)))}
 
+        target = smp["reference RK45"]["max_abs_error"]
         for mode in ("per-sample", "shared"):
-            rows[f"scoresde rk45 {mode}"] = decode(mode)
-            rows[f"  {mode}, loosest tol with error <= reference"] = equal_accuracy(
-                lambda f, mode=mode: decode(mode, f), rows["reference RK45"]["max_abs_error"],
-                "max_abs_error")
-        results["sampler"] = rows
+            label = f"scoresde rk45 {mode}, same tol"
+            smp[label] = decode_row(mode, 1.0)
+            smp_args[label] = decode_args(mode, 1.0)
+            factor, row = equal_accuracy(lambda f, m=mode: decode_row(m, f), target,
+                                         "max_abs_error")
+            label = f"scoresde rk45 {mode}, equal accuracy"
+            smp[label] = row
+            smp_args[label] = decode_args(mode, factor)
+
+        # ---- Wall and CPU time: interleaved rounds, best of --repeats ---------------------------
+        # Each round calls the reference likelihood, every scoresde likelihood row, the reference
+        # sampler and every scoresde sampler row, so a change of machine load hits all of them.
+        def keep_best(row, wall, cpu, process=None, process_cpu=None):
+            row["seconds"] = min(row.get("seconds", math.inf), wall)
+            row["cpu_seconds"] = min(row.get("cpu_seconds", math.inf), cpu)
+            if process is not None:
+                row["process_seconds"] = min(row.get("process_seconds", math.inf), process)
+                row["process_cpu_seconds"] = min(row.get("process_cpu_seconds", math.inf),
+                                                 process_cpu)
+
+        # The start-up baseline: the first configuration of each section on one row (process
+        # start, problem file, I/O and a one-row solve); the scoresde solve's CPU time is estimated
+        # as its process CPU time minus this baseline's.
+        np.save(os.path.join(tmp, "x1.npy"), x[:1])
+        np.save(os.path.join(tmp, "z1.npy"), z[:1])
+        baseline_args = {
+            "likelihood": [a.replace(data_path, os.path.join(tmp, "x1.npy"))
+                           for a in next(iter(lik_args.values()))],
+            "sampler": [a.replace(latent_path, os.path.join(tmp, "z1.npy"))
+                        for a in next(iter(smp_args.values()))]}
+        baseline = {"likelihood": math.inf, "sampler": math.inf}
+        for _ in range(args.repeats):
+            for section, rows, ref_call, arg_map in (
+                    ("likelihood", lik, lambda: ref_fn(model, data), lik_args),
+                    ("sampler", smp, lambda: sampler(model, z=latent), smp_args)):
+                wall, cpu, _ = timed(ref_call)
+                keep_best(next(iter(rows.values())), wall, cpu)
+                out = run_scoresde(args.scoresde, baseline_args[section])
+                baseline[section] = min(baseline[section], out["process_cpu_seconds"])
+                for label, arguments in arg_map.items():
+                    out = run_scoresde(args.scoresde, arguments)
+                    # scoresde's solve: its own wall clock; CPU ≈ wall on one thread (the process
+                    # CPU time below includes start-up and I/O).
+                    keep_best(rows[label], out["seconds"], out["seconds"] * args.threads,
+                              out["process_seconds"], out["process_cpu_seconds"])
+        settings["load_average_end"] = os.getloadavg()[0]
+        settings["startup_cpu_seconds"] = baseline
+        results["likelihood"], results["sampler"] = lik, smp
 
     for section in ("likelihood", "sampler"):
         rows = results[section]
@@ -322,17 +392,27 @@ def main():
               f"{args.threads} thread(s), {args.precision}")
         keys = (["latent_max_error", "mean_abs_error"] if section == "likelihood"
                 else ["max_abs_error"])
-        print(f"{'':52} {'tol x':>5} {'nfe':>5} {'max':>5} " +
+        print(f"{'':50} {'tol x':>7} {'nfe':>5} {'max':>5} {'nfe/ref':>7} " +
               " ".join(f"{k:>16}" for k in keys) +
-              f" {'seconds':>9} {'speed-up':>8} {'process s':>9} {'speed-up':>8}")
+              f" {'seconds':>9} {'wall x':>7} {'cpu s':>8} {'cpu x':>6} {'proc cpu x':>10}")
         for label, row in rows.items():
+            row["nfe_ratio"] = row["nfe"] / reference["nfe"]
             row["speedup"] = reference["seconds"] / row["seconds"]
-            process = row.get("process_seconds", float("nan"))
+            process = row.get("process_seconds", reference["seconds"])
             row["speedup_process"] = reference["seconds"] / process
-            print(f"{label:52} {row.get('tolerance_factor', 1):5g} {row['nfe']:5} "
-                  f"{row['nfe_max']:5} " + " ".join(f"{row[k]:16.3g}" for k in keys) +
-                  f" {row['seconds']:9.4g} {row['speedup']:7.1f}x {process:9.4g} "
-                  f"{row['speedup_process']:7.1f}x")
+            row["speedup_process_cpu"] = (reference["cpu_seconds"] /
+                                          row.get("process_cpu_seconds", reference["cpu_seconds"]))
+            if "process_cpu_seconds" in row:
+                row["solve_cpu_seconds"] = max(row["process_cpu_seconds"] - baseline[section],
+                                               1e-6)
+                row["speedup_solve_cpu"] = reference["cpu_seconds"] / row["solve_cpu_seconds"]
+            else:
+                row["speedup_solve_cpu"] = 1.0
+            print(f"{label:50} {row['tolerance_factor']:7.4g} {row['nfe']:5} {row['nfe_max']:5} "
+                  f"{row['nfe_ratio']:7.2f} " + " ".join(f"{row[k]:16.3g}" for k in keys) +
+                  f" {row['seconds']:9.4g} {row['speedup']:6.1f}x "
+                  f"{row.get('solve_cpu_seconds', reference['cpu_seconds']):8.4g} "
+                  f"{row['speedup_solve_cpu']:5.1f}x {row['speedup_process_cpu']:9.1f}x")
     print(f"\nsettings: {json.dumps(settings)}")
     if args.json_out:
         with open(args.json_out, "w") as f:
