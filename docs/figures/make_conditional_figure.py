@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Figure and table of docs/controllable-generation.md, made with the scoresde program.
+"""Figure and table of docs/conditional.md, made with the scoresde program.
 
-  /usr/bin/python3 docs/figures/make_conditional_figure.py --scoresde build/release/apps/scoresde/scoresde
+  /usr/bin/python3 docs/figures/make_conditional_figure.py --scoresde build/release/apps/scoresde
 
 Runs `scoresde sample --observe ... --condition-method ... --json` on closed-form cases and
   * prints the Markdown table of each method's distance to the exact posterior p_eps(x | y) and its
-    cost (NFE per sample, seconds), as pasted into the docs page;
+    cost (NFE per sample, seconds), as pasted into the docs page, and checks that guidance at
+    gamma = 0 gives the unconditional sampler's output file byte for byte;
   * draws docs/figures/conditional_imputation.png: imputed samples of a 2-d Gaussian mixture
     (x1 observed, x2 imputed) by each method against the exact conditional density.
 Needs numpy and matplotlib (Debian's python3-numpy, python3-matplotlib); skips the figure with a
@@ -46,20 +47,35 @@ def write_observation(path, values):
         f.write(",".join("nan" if v is None else repr(v) for v in values) + "\n")
 
 
+# A 3-d Gaussian read as one pixel with three colour channels: colorization observes its gray
+# value (x0 + x1 + x2)/sqrt(3) (the first row of the Helmert channel mix).
+GAUSSIAN3 = {
+    "type": "gaussian",
+    "mean": [0.2, -0.1, 0.4],
+    "cov": [[1.0, 0.5, 0.3], [0.5, 1.0, 0.5], [0.3, 0.5, 1.0]],
+}
+
+
 def table(scoresde, tmp, n, steps, seed):
     g4 = os.path.join(tmp, "gaussian4.json")
     with open(g4, "w") as f:
         json.dump(GAUSSIAN4, f)
+    g3 = os.path.join(tmp, "gaussian3.json")
+    with open(g3, "w") as f:
+        json.dump(GAUSSIAN3, f)
     obs4 = os.path.join(tmp, "obs4.csv")
     write_observation(obs4, [1.7, None, -0.6, None])
     obs2 = os.path.join(tmp, "obs2.csv")
     write_observation(obs2, [0.8, None])
+    gray = os.path.join(tmp, "gray.csv")
+    write_observation(gray, [0.9])
     out = os.path.join(tmp, "x.npy")
     common = ["--score", "analytic", "--n", str(n), "--steps", str(steps), "--seed", str(seed),
               "--threads", "2", "--out", out]
     pc = ["--predictor", "reverse-diffusion", "--corrector", "langevin"]
     p_only = ["--predictor", "reverse-diffusion", "--corrector", "none"]
     em = ["--predictor", "euler-maruyama", "--corrector", "none"]
+    noisy = ["--problem", GMM, "--observe", obs2, "--observation-noise", "0.3"]
     cases = [
         ("4-d Gaussian, x0 and x2 observed", ["--problem", g4, "--observe", obs4], [
             ("exact", ["--condition-method", "exact"] + em),
@@ -67,17 +83,28 @@ def table(scoresde, tmp, n, steps, seed):
             ("replacement (PC)", ["--condition-method", "replacement"] + pc),
             ("pigdm", ["--condition-method", "pigdm"] + em),
         ]),
+        ("3-d Gaussian as 1 pixel x 3 channels, gray observed", ["--problem", g3, "--observe", gray], [
+            ("colorization (P)", ["--condition-method", "colorization", "--channels", "3"] + p_only),
+            ("colorization (PC)", ["--condition-method", "colorization", "--channels", "3"] + pc),
+        ]),
         ("2-d mixture, x1 observed", ["--problem", GMM, "--observe", obs2], [
             ("exact", ["--condition-method", "exact"] + em),
             ("replacement (P)", ["--condition-method", "replacement"] + p_only),
             ("replacement (PC)", ["--condition-method", "replacement"] + pc),
             ("pigdm", ["--condition-method", "pigdm"] + em),
         ]),
-        ("2-d mixture, x1 + N(0, 0.3²) observed",
-         ["--problem", GMM, "--observe", obs2, "--observation-noise", "0.3"], [
+        ("2-d mixture, x1 + N(0, 0.3^2) observed", noisy, [
             ("exact", ["--condition-method", "exact"] + em),
             ("pigdm", ["--condition-method", "pigdm"] + em),
-            ("smc (64 particles)", ["--condition-method", "smc", "--particles", "64"] + em),
+            ("smc, 4 particles", ["--condition-method", "smc", "--particles", "4"] + em),
+            ("smc, 16 particles", ["--condition-method", "smc", "--particles", "16"] + em),
+            ("smc, 64 particles", ["--condition-method", "smc", "--particles", "64"] + em),
+            ("smc, 256 particles", ["--condition-method", "smc", "--particles", "256"] + em),
+        ]),
+        ("2-d mixture, class = component 1", ["--problem", GMM], [
+            ("guidance (exact p_t(y given x)), scale 1",
+             ["--condition-method", "guidance", "--classifier", "analytic", "--class", "1",
+              "--guidance-scale", "1"] + em),
         ]),
     ]
     rows = ["| case | method | mean error (posterior sd) | Fréchet | sliced W2 (floor) | NFE | seconds |",
@@ -90,6 +117,22 @@ def table(scoresde, tmp, n, steps, seed):
                 case, name, fit["mean_error_sd"], fit["frechet"], fit["sliced_wasserstein"],
                 fit["sliced_wasserstein_floor"], r["nfe"], r["seconds"]))
     print("\n".join(rows))
+
+    # gamma = 0: a guided sampler is the unconditional one, bit for bit.
+    print()
+    plain = os.path.join(tmp, "plain.npy")
+    for method in (["--condition-method", "pigdm", "--observe", obs2],
+                   ["--condition-method", "guidance", "--classifier", "analytic", "--class", "1"]):
+        for sampler in (em, pc):
+            base = ["--problem", GMM, "--score", "analytic", "--n", "500", "--steps", "200",
+                    "--seed", str(seed), "--threads", "2"] + sampler
+            run(scoresde, base + ["--out", plain])
+            run(scoresde, base + method + ["--guidance-scale", "0", "--out", out])
+            with open(plain, "rb") as a, open(out, "rb") as b:
+                same = a.read() == b.read()
+            print("gamma = 0, %s, %s: %s" % (method[1], " ".join(sampler[1::2]),
+                                             "bit-identical to the unconditional sampler"
+                                             if same else "DIFFERS from the unconditional sampler"))
 
 
 def gmm_conditional_density(x1, grid):
@@ -158,8 +201,7 @@ def figure(scoresde, tmp, n, steps, seed, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scoresde", default=os.path.join(ROOT, "build", "release", "apps",
-                                                           "scoresde", "scoresde"))
+    parser.add_argument("--scoresde", default=os.path.join(ROOT, "build", "release", "apps", "scoresde"))
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
