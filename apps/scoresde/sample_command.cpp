@@ -10,7 +10,10 @@
 // samples to p_0 and to p_ε (the law the sampler targets): the Fréchet distance of the moments and
 // the sliced Wasserstein distance to as many exact draws, beside the Monte-Carlo floor (the same
 // distance between two independent exact sets). A lognormal problem reports the error of the
-// log-moments. Conditioning flags (--observe, --condition-method, ...) are in conditioning.hpp.
+// log-moments. --compare-to a built-in 2-D set (fresh draws) or a data file reports the sliced
+// Wasserstein distance of the samples to that data: how a learned model is checked end to end.
+// Conditioning flags (--observe, --condition-method, ...) are in conditioning.hpp.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -22,6 +25,7 @@
 #include "conditioning.hpp"
 #include "cli_common.hpp"
 #include "scoresde/scoring/array_io.hpp"
+#include "scoresde/scoring/datasets.hpp"
 #include "scoresde/sde/check.hpp"
 #include "scoresde/sde/scalar_affine_sde.hpp"
 #include "scoresde/solvers/correctors.hpp"
@@ -56,6 +60,7 @@ struct SampleFlags {
   std::string out;
   std::string dtype = "float64";
   bool json = false;
+  std::string compare_to;
   ConditioningFlags conditioning;
 };
 
@@ -88,6 +93,41 @@ nlohmann::json MixtureDistance(const GaussianMixture& law, ConstBatchRef x, uint
   json["sliced_wasserstein_floor"] = SlicedWasserstein(other, exact, kProjections, seed);
   json["mean_error"] = (m.mean - law.Mean()).norm();
   json["covariance_error"] = (m.cov - law.Covariance()).norm();
+  return json;
+}
+
+// Distance of the samples x (d × n) to data: a built-in 2-D set by name (fresh draws under a seed
+// of their own, so independent of any training data drawn with a small seed) or the rows of an
+// .npy/.csv file. For a built-in set the floor is the same distance between two fresh data sets.
+nlohmann::json DataDistance(const std::string& source, ConstBatchRef x, uint64_t seed) {
+  constexpr int kProjections = 256;
+  constexpr uint64_t kFreshSeed = 0x636f6d70617265ULL;  // "compare": not a seed anyone trains with
+  const bool builtin = std::any_of(AllToy2d().begin(), AllToy2d().end(),
+                                   [&](Toy2d set) { return ToString(set) == source; });
+  nlohmann::json json;
+  json["data"] = source;
+  Batch data;
+  if (builtin) {
+    Require(x.rows() == 2, kWhere, "--compare-to", std::string_view(source),
+            "a data set of the samples' dimension (" + std::to_string(x.rows()) + ")");
+    data.resize(2, x.cols());
+    SampleToy2d(ParseToy2d(source), kFreshSeed + seed, 0, data);
+    Batch other(2, x.cols());
+    SampleToy2d(ParseToy2d(source), kFreshSeed + seed + 1, 0, other);
+    json["sliced_wasserstein_floor"] = SlicedWasserstein(other, data, kProjections, seed);
+  } else {
+    data = ReadArray(source);  // d × B: one example per row of the file
+    Require(data.rows() == x.rows(), kWhere, "--compare-to", std::string_view(source),
+            "rows of dimension " + std::to_string(x.rows()) + " (it has " +
+                std::to_string(data.rows()) + ")");
+    Require(data.cols() >= 2, kWhere, "--compare-to", std::string_view(source),
+            "at least 2 rows");
+  }
+  const MomentEstimate a = EstimateMoments(x), b = EstimateMoments(data);
+  json["sliced_wasserstein"] = SlicedWasserstein(x, data, kProjections, seed);
+  json["frechet"] = std::sqrt(FrechetDistance(a.mean, a.cov, b.mean, b.cov));
+  json["data_points"] = data.cols();
+  json["projections"] = kProjections;
   return json;
 }
 
@@ -207,6 +247,9 @@ void RunSample(const SampleFlags& flags) {
           {"log_mean_stderr", m.mean_stderr.norm()}};
     }
   }
+  if (!flags.compare_to.empty()) {
+    json["distance_to_data"] = DataDistance(flags.compare_to, x, flags.seed);
+  }
   if (flags.json) {
     PrintJson(json);
   } else {
@@ -214,6 +257,9 @@ void RunSample(const SampleFlags& flags) {
     if (!flags.out.empty()) std::cout << "wrote " << flags.out << "\n";
     if (json.contains("distance_to_p0")) {
       std::cout << "distance to p_0: " << json["distance_to_p0"].dump() << "\n";
+    }
+    if (json.contains("distance_to_data")) {
+      std::cout << "distance to the data: " << json["distance_to_data"].dump() << "\n";
     }
   }
 }
@@ -226,7 +272,8 @@ void AddSampleCommand(CLI::App& app) {
       "sample", "Draw samples by reverse-time SDE or predictor-corrector sampling");
   command->add_option("--problem", flags->problem, "Problem JSON (the data law p_0)");
   AddSdeFlags(command, &flags->sde);
-  command->add_option("--score", flags->score, "analytic (the problem's exact score)")
+  command->add_option("--score", flags->score,
+                      "analytic (the problem's exact score) or MODEL.safetensors (scoresde train)")
       ->capture_default_str();
   std::string predictors, correctors;
   for (const std::string& name : PredictorNames()) predictors += (predictors.empty() ? "" : ", ") + name;
@@ -258,6 +305,9 @@ void AddSampleCommand(CLI::App& app) {
   command->add_option("--dtype", flags->dtype, "float64 or float32 (.npy output)")
       ->capture_default_str();
   command->add_flag("--json", flags->json, "Print one JSON object");
+  command->add_option("--compare-to", flags->compare_to,
+                      "Report the sliced Wasserstein distance to a built-in 2-D set (fresh draws) "
+                      "or to the rows of an .npy/.csv file");
   AddConditioningFlags(command, &flags->conditioning);
   command->callback([flags] { RunSample(*flags); });
 }

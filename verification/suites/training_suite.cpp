@@ -443,13 +443,6 @@ TEST(TrainingSuite, TwoDimensionalSetsSampleCloseToTheData) {
   }
 }
 
-// The figures of docs/training.md for all six sets (not run by default: ~6 × the test above):
-//   build/release/verification/verification_training_suite --gtest_also_run_disabled_tests
-//       --gtest_filter='*AllTwoDimensionalSets*'
-TEST(TrainingSuite, DISABLED_AllTwoDimensionalSets) {
-  for (Toy2d set : AllToy2d()) TrainAndSample(set, 6000);
-}
-
 // ---- 5. Interoperability with Python's safetensors ------------------------------------------------
 
 TEST(TrainingSuite, ModelFilesLoadInPythonSafetensors) {
