@@ -19,10 +19,18 @@ pushed through the VP kernel), given the reference's model interface (noise pred
 labels 999 t). Accuracy is measured against closed forms computed here in NumPy (the exact
 log p_eps of every row) and against a tight scoresde solve (rtol = atol = 1e-10, Fehlberg 7(8))
 for the decoded samples. NFE is the number of ODE right-hand-side evaluations per row (scipy's
-nfev for the reference; scoresde's mean and maximum over rows). Wall time: the reference's
-likelihood_fn / ode_sampler call (time.perf_counter), scoresde's own solve time ("seconds" in its
-JSON) and, for transparency, the whole scoresde process (start-up, problem file and I/O); each the
-best of --repeats runs.
+nfev for the reference; scoresde's mean and maximum over rows). "Equal accuracy" is the loosest
+tolerance (a power of two times the reference's, tightening when needed) at which scoresde's
+largest error over the rows is at most the reference's.
+
+Time, measured in one run with the two sides interleaved (--repeats rounds; each round calls the
+reference, then every scoresde configuration; best of the rounds):
+  * wall: the reference's likelihood_fn / ode_sampler call (time.perf_counter) against scoresde's
+    own solve time ("seconds" in its JSON);
+  * CPU: the reference call's process CPU time (time.process_time) against scoresde's process CPU
+    time (getrusage of the child) minus a start-up baseline (the same command on one row), and,
+    as a lower bound, without that subtraction ("proc cpu x"). On a machine shared with other
+    jobs the CPU ratios are the meaningful ones: wall times then include waiting for a core.
 
 Precision: the reference casts states to float32 before calling the model. With --precision
 float64 (the default, scoresde's precision) this driver rebinds the name torch.float32 inside the
@@ -33,7 +41,8 @@ Run it with Debian's python3 (torch, scipy) under jemalloc, e.g.
 
   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 OMP_NUM_THREADS=1 /usr/bin/python3 \\
       benchmarks/compare_reference_likelihood.py --reference-dir /tmp/score_sde_pytorch \\
-      --scoresde build/release/apps/scoresde --problem verification/problems/gmm_2d.json
+      --scoresde build/release/apps/scoresde --problem verification/problems/gmm_2d.json \\
+      --n 1024 --repeats 5
 """
 
 import argparse
