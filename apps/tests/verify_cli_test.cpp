@@ -142,7 +142,7 @@ TEST(VerifySamplerTableCli, TinyTable) {
   EXPECT_EQ(cells, 3 + 1 + 2 + 1);  // P64, P128, PC64; C128; small P8, PC8; C8
   EXPECT_GT(small, p128);
   const auto text = RunCli("verify sampler-table --data mixture --sde vp --predictor ancestral "
-                           "--steps 32 --small-steps 10 --n 500 --paths 100 --max-level 7");
+                           "--steps 32 --small-steps 10 --n 500 --paths 100");
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("sliced_w2"));
   EXPECT_THAT(text.out, HasSubstr("| ancestral | "));
