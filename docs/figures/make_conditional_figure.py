@@ -8,7 +8,9 @@ Runs `scoresde sample --observe ... --condition-method ... --json` on closed-for
     cost (NFE per sample, seconds), as pasted into the docs page, and checks that guidance at
     gamma = 0 gives the unconditional sampler's output file byte for byte;
   * draws docs/figures/conditional_imputation.png: imputed samples of a 2-d Gaussian mixture
-    (x1 observed, x2 imputed) by each method against the exact conditional density.
+    (x1 observed, x2 imputed) by each method against the exact conditional density;
+  * with --fmnist-model MODEL, draws docs/figures/conditional_inpainting.png: the lower half of
+    eight Fashion-MNIST test images inpainted by replacement with a trained score model.
 Needs numpy and matplotlib (Debian's python3-numpy, python3-matplotlib); skips the figure with a
 message when matplotlib is absent.
 """
@@ -199,6 +201,39 @@ def figure(scoresde, tmp, n, steps, seed, path):
     print("wrote", path)
 
 
+def inpainting(scoresde, model, tmp, steps, seed, path):
+    """Fashion-MNIST inpainting with a trained model: the lower half of the first eight test images
+    is unknown (NaN) and imputed by replacement with the predictor-corrector sampler."""
+    import gzip
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
+    images = np.frombuffer(raw[16:], np.uint8).reshape(-1, 784)[:8] / 255.0
+    masked = images.copy()
+    masked[:, 392:] = np.nan
+    observe = os.path.join(tmp, "masked.npy")
+    np.save(observe, masked)
+    out = os.path.join(tmp, "inpainted.npy")
+    r = run(scoresde, ["--score", model, "--observe", observe, "--condition-method", "replacement",
+                       "--predictor", "reverse-diffusion", "--corrector", "langevin", "--n", "8",
+                       "--steps", str(steps), "--seed", str(seed), "--threads", "2", "--out", out])
+    inpainted = np.load(out)
+    fig, axes = plt.subplots(3, 8, figsize=(8, 3.3))
+    for j in range(8):
+        for i, (row, title) in enumerate(((images[j], "original"),
+                                          (np.nan_to_num(masked[j], nan=0.5), "observed"),
+                                          (inpainted[j], "inpainted"))):
+            axes[i, j].imshow(np.clip(row, 0, 1).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if j == 0:
+                axes[i, j].set_ylabel(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print("wrote", path, "(%d score evaluations per sample, %.1f s)" % (r["nfe"], r["seconds"]))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scoresde", default=os.path.join(ROOT, "build", "release", "apps", "scoresde"))
@@ -208,6 +243,9 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "conditional_imputation.png"))
     parser.add_argument("--skip-table", action="store_true")
     parser.add_argument("--skip-figure", action="store_true")
+    parser.add_argument("--fmnist-model", help="a trained Fashion-MNIST score model: also draw "
+                        "the inpainting figure (docs/figures/conditional_inpainting.png)")
+    parser.add_argument("--fmnist-out", default=os.path.join(HERE, "conditional_inpainting.png"))
     args = parser.parse_args()
     if not os.path.exists(args.scoresde):
         sys.exit("no scoresde program at %s (build it, or pass --scoresde)" % args.scoresde)
@@ -216,6 +254,8 @@ def main():
             table(args.scoresde, tmp, args.n, args.steps, args.seed)
         if not args.skip_figure:
             figure(args.scoresde, tmp, 4000, args.steps, args.seed, args.out)
+        if args.fmnist_model:
+            inpainting(args.scoresde, args.fmnist_model, tmp, args.steps, args.seed, args.fmnist_out)
 
 
 if __name__ == "__main__":
