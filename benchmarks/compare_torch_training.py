@@ -6,7 +6,7 @@ time embedding (d = 2, E = 32), SiLU, depth 3 (input layer + 2 residual hidden l
 noise parameterization under the VP SDE; one step = draw t ~ U(eps, 1), z ~ N(0, I) and a batch of
 two-moons data, the continuous DSM loss with lambda = sigma_t^2, backward, global-norm clipping
 (1.0), Adam (bias-corrected), EMA update of the weights. float32, num_threads = 1 and 2.
-PyTorch runs under jemalloc when started with LD_PRELOAD (see docs/benchmarks-training.md); the
+PyTorch runs under jemalloc when started with LD_PRELOAD (see docs/training.md); the
 scoresde side is benchmarks/training_bench (Google Benchmark), run as a child process without
 LD_PRELOAD. Also measured: GEMM throughput of OpenBLAS via torch.mm and of Eigen (the
 BM_EigenSgemm rows of training_bench) at the sizes training uses, and the fraction of it that

@@ -1,4 +1,4 @@
-// Probability-flow ODE and likelihood throughput (docs/benchmarks-likelihood.md).
+// Probability-flow ODE and likelihood throughput (docs/probability-flow.md).
 //
 // Arguments {d, B, threads, step control (0 per-sample, 1 shared)}; counters: nfe (mean right-hand-
 // side evaluations per sample), sample_evals_per_s (sample-evaluations per second, B · nfe / time).

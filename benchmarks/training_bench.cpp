@@ -1,6 +1,6 @@
 // Training throughput of the CPU MLP score model (issue 5, item 10), and the machine's GEMM
 // throughput at the sizes training uses, for the fraction-of-peak figures in
-// docs/benchmarks-training.md. benchmarks/compare_torch_training.py runs this program and the
+// docs/training.md. benchmarks/compare_torch_training.py runs this program and the
 // same model in PyTorch side by side.
 //
 //   BM_TrainStep/<width>/<batch>/<threads>   one Trainer<float> step: DSM loss (VP, noise form),

@@ -386,7 +386,7 @@ TEST(ClassifierGuidance, TrainedClassifierApproachesTheBayesPosterior) {
 // reverse-diffusion predictor (1000 levels, predictor only). The bias of the unknown coordinates'
 // mean, in units of their posterior standard deviation, is measured with its standard error; it
 // must be significant (> 5 SE: replacement is not exact), and of the order of magnitude recorded in
-// docs/controllable-generation.md (within a factor 3 of kRecordedBias, measured with these
+// docs/conditional.md (within a factor 3 of kRecordedBias, measured with these
 // settings: +0.81 ± 0.011 sd on coordinate 3 — the mean moves about half of the way (0.51) from
 // the prior mean to the posterior mean, as the planning measurement found). With one Langevin corrector step
 // per level the bias is much smaller but still present (docs: +0.036 ± 0.005 sd at n = 40000).

@@ -16,7 +16,7 @@
 // Exactness: for data N(μ, σ_d² I) (any μ) with the exact score, p(x₀ | x_t) is exactly
 // N(x̂₀, r_t² I), so p̃_t = p_t(y | x_t) and s + ∇ log p̃_t is the exact conditional score — the
 // tests check this. For other data the approximation is biased (measured in
-// docs/controllable-generation.md); the SMC sampler (smc_sampler.hpp) uses p̃_t as its twisting
+// docs/conditional.md); the SMC sampler (smc_sampler.hpp) uses p̃_t as its twisting
 // function and removes that bias as particles grow. At σ_t = 0, x̂₀ = x/α needs no score.
 // Diffusion posterior sampling (DPS; Chung et al., ICLR 2023) is the r_t = 0 member of this
 // family with a heuristic step size.

@@ -11,7 +11,7 @@
 // equation (the Langevin steps then target p_t(x[Ω̄] | x[Ω] = ŷ_t) for a fixed ŷ_t). Either way
 // the method is approximate: p_t(x[Ω̄] | ŷ_t) with an independent ŷ_t is not p_t(x[Ω̄] | y), and
 // the sampled posterior is biased (measured against the closed form in
-// docs/controllable-generation.md and pinned by verification/suites/conditional_suite.cpp).
+// docs/conditional.md and pinned by verification/suites/conditional_suite.cpp).
 //
 // Colorization. For images with C channels and P pixels (d = C·P, channel-major layout: coordinate
 // c·P + p, as PyTorch's CHW), a C × C orthogonal matrix Q mixes the channels of each pixel,
