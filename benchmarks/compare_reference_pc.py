@@ -133,7 +133,8 @@ def main():
         row = {"threads": threads}
         row["ours_expectation"] = run_ours(args.bench, threads, 0)
         print(f"[compare] ours, {threads} thread(s), expectation rule: "
-              f"{row['ours_expectation']['seconds']:.2f} s", flush=True)
+              f"{row['ours_expectation']['seconds']:.2f} s (FillNormal floor "
+              f"{row['ours_expectation']['floor_s']:.2f} s, load {uptime()})", flush=True)
         row["ours_batch"] = run_ours(args.bench, threads, 1)
         print(f"[compare] ours, {threads} thread(s), batch rule: "
               f"{row['ours_batch']['seconds']:.2f} s", flush=True)
@@ -142,7 +143,8 @@ def main():
                 row["ref_" + dtype] = run_reference(args.reference, threads, dtype, samples, steps,
                                                     dim)
                 print(f"[compare] reference {dtype}, {threads} thread(s): "
-                      f"{row['ref_' + dtype]['seconds']:.2f} s", flush=True)
+                      f"{row['ref_' + dtype]['seconds']:.2f} s (cpu "
+                      f"{row['ref_' + dtype]['cpu_s']:.2f} s, load {uptime()})", flush=True)
         rows.append(row)
     load_after = uptime()
     print(f"[compare] load after: {load_after}", flush=True)
