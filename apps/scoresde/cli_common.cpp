@@ -180,4 +180,23 @@ ScoreChoice MakeScoreAndSde(const std::string& score_flag, const Problem* proble
 
 void PrintJson(const nlohmann::json& result) { std::cout << result.dump(2) << std::endl; }
 
+nlohmann::json ConvergenceJson(const ConvergenceResult& r) {
+  return {{"sde", r.problem},
+          {"solver", r.solver},
+          {"noise_type", r.noise_type},
+          {"strong_order", r.strong.order},
+          {"strong_ci", {r.strong.ci_low, r.strong.ci_high}},
+          {"weak_order", r.weak.order},
+          {"weak_ci", {r.weak.ci_low, r.weak.ci_high}},
+          {"expected_strong", r.expected_strong},
+          {"expected_weak", r.expected_weak},
+          {"strong_contains_expected", r.strong.Contains(r.expected_strong)},
+          {"weak_contains_expected", r.weak.Contains(r.expected_weak)},
+          {"confidence", r.confidence},
+          {"strong_samples", r.strong_samples},
+          {"weak_samples", r.weak_samples},
+          {"nfe", r.nfe},
+          {"seconds", r.seconds}};
+}
+
 }  // namespace scoresde::cli

@@ -12,6 +12,7 @@
 
 #include "scoresde/sde/score_model.hpp"
 #include "scoresde/sde/sde.hpp"
+#include "scoresde/verification/convergence.hpp"
 #include "scoresde/verification/problem.hpp"
 
 namespace scoresde::cli {
@@ -49,6 +50,11 @@ struct ScoreChoice {
 // or the data file). Throws InvalidArgument for unusable combinations.
 ScoreChoice MakeScoreAndSde(const std::string& score_flag, const Problem* problem,
                             const SdeFlags& sde_flags, int dim, double default_eps);
+
+// One entry of design.md section 4's `verify convergence` "results" list: sde, solver, the fitted
+// strong and weak orders with their intervals, the expected orders and whether each interval
+// contains its order, plus the study's size and cost.
+nlohmann::json ConvergenceJson(const ConvergenceResult& r);
 
 // Writes one JSON object to stdout (pretty-printed, newline-terminated).
 void PrintJson(const nlohmann::json& result);

@@ -98,19 +98,7 @@ nlohmann::json ConvergenceSection(const DemoOptions& o, const ReportFolder& fold
   nlohmann::json results = nlohmann::json::array();
   nlohmann::json checks = nlohmann::json::array();
   for (const ConvergenceResult& r : all) {
-    results.push_back({{"sde", r.problem},
-                       {"solver", r.solver},
-                       {"noise_type", r.noise_type},
-                       {"strong_order", r.strong.order},
-                       {"strong_ci", {r.strong.ci_low, r.strong.ci_high}},
-                       {"weak_order", r.weak.order},
-                       {"weak_ci", {r.weak.ci_low, r.weak.ci_high}},
-                       {"expected_strong", r.expected_strong},
-                       {"expected_weak", r.expected_weak},
-                       {"confidence", r.confidence},
-                       {"strong_samples", r.strong_samples},
-                       {"weak_samples", r.weak_samples},
-                       {"nfe", r.nfe}});
+    results.push_back(ConvergenceJson(r));
     // A check passes when the interval contains the theoretical order: value = distance from the
     // order to the interval (0 inside).
     const auto outside = [](const OrderEstimate& e, double p) {

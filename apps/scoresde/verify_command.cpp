@@ -137,22 +137,7 @@ void RunConvergence(const ConvergenceFlags& f) {
     const bool weak_ok = r.weak.Contains(r.expected_weak);
     all_contained = all_contained && strong_ok && weak_ok;
     nfe += r.nfe;
-    results.push_back({{"sde", r.problem},
-                       {"solver", r.solver},
-                       {"noise_type", r.noise_type},
-                       {"strong_order", r.strong.order},
-                       {"strong_ci", {r.strong.ci_low, r.strong.ci_high}},
-                       {"weak_order", r.weak.order},
-                       {"weak_ci", {r.weak.ci_low, r.weak.ci_high}},
-                       {"expected_strong", r.expected_strong},
-                       {"expected_weak", r.expected_weak},
-                       {"strong_contains_expected", strong_ok},
-                       {"weak_contains_expected", weak_ok},
-                       {"confidence", r.confidence},
-                       {"strong_samples", r.strong_samples},
-                       {"weak_samples", r.weak_samples},
-                       {"nfe", r.nfe},
-                       {"seconds", r.seconds}});
+    results.push_back(ConvergenceJson(r));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
