@@ -11,6 +11,9 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 namespace scoresde::testing {
 
 struct CliResult {
@@ -42,6 +45,18 @@ inline CliResult RunCli(const std::string& arguments) {
   result.err = err.str();
   std::filesystem::remove(err_path);
   return result;
+}
+
+// The problem files shipped in verification/problems/.
+inline const std::string kProblems = std::string(SCORESDE_SOURCE_DIR) + "/verification/problems/";
+
+// Runs `scoresde <arguments> --json`, expects success and returns the parsed object (an empty one,
+// after a failed expectation, when the command fails).
+inline nlohmann::json RunCliJson(const std::string& arguments) {
+  const CliResult result = RunCli(arguments + " --json");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  if (result.exit_code != 0) return {};
+  return nlohmann::json::parse(result.out);
 }
 
 // A fresh temporary directory for one test, removed by the destructor.

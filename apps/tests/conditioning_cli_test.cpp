@@ -18,17 +18,14 @@ using ::testing::HasSubstr;
 using testing::RunCli;
 using testing::TempDir;
 
-const std::string kProblems = std::string(SCORESDE_SOURCE_DIR) + "/verification/problems/";
+using testing::kProblems;
 
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
 nlohmann::json RunJson(const std::string& arguments) {
-  const auto result = RunCli("sample " + arguments + " --json");
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  if (result.exit_code != 0) return {};
-  return nlohmann::json::parse(result.out);
+  return testing::RunCliJson("sample " + arguments);
 }
 
 // exact (the default with --score analytic): the samples' fit to p_ε(x | y) is within Monte-Carlo

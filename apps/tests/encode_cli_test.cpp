@@ -15,12 +15,10 @@ using ::testing::HasSubstr;
 using testing::RunCli;
 using testing::TempDir;
 
-const std::string kProblems = std::string(SCORESDE_SOURCE_DIR) + "/verification/problems/";
+using testing::kProblems;
 
 nlohmann::json RunJson(const std::string& arguments) {
-  const auto result = RunCli("encode " + arguments + " --json");
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  return nlohmann::json::parse(result.out);
+  return testing::RunCliJson("encode " + arguments);
 }
 
 // Bounds: the solves' local tolerance 1e-6 over ≲ 100 steps, amplified by the Gaussian flow's gain

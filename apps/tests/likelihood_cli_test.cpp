@@ -16,12 +16,10 @@ using ::testing::HasSubstr;
 using testing::RunCli;
 using testing::TempDir;
 
-const std::string kProblems = std::string(SCORESDE_SOURCE_DIR) + "/verification/problems/";
+using testing::kProblems;
 
 nlohmann::json RunJson(const std::string& arguments) {
-  const auto result = RunCli("likelihood " + arguments + " --json");
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  return nlohmann::json::parse(result.out);
+  return testing::RunCliJson("likelihood " + arguments);
 }
 
 // The acceptance check: per-row log-densities within the stated error of the exact ones
