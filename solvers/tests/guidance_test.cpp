@@ -22,17 +22,8 @@ namespace scoresde {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
 using testing::GaussianScore;
-
-template <typename F>
-void ExpectInvalid(F&& f, const std::string& name) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one naming " << name;
-  } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr(name));
-  }
-}
 
 // g(x, t) = −t x (a Gaussian "likelihood" N(0, I/t) in x), with log value −½ t ‖x‖².
 CallbackGuidance ShrinkGuidance(int dim) {
@@ -58,18 +49,17 @@ CallbackGuidance ForbiddenGuidance(int dim) {
 }
 
 TEST(CallbackGuidance, RejectsBadArguments) {
-  ExpectInvalid([] { CallbackGuidance(0, [](ConstBatchRef, ConstRowVectorRef, BatchRef) {}); },
-                "dim");
-  ExpectInvalid([] { CallbackGuidance(2, nullptr); }, "gradient");
+  EXPECT_THAT([] { CallbackGuidance(0, [](ConstBatchRef, ConstRowVectorRef, BatchRef) {}); }, ThrowsMessage<InvalidArgument>(HasSubstr("dim")));
+  EXPECT_THAT([] { CallbackGuidance(2, nullptr); }, ThrowsMessage<InvalidArgument>(HasSubstr("gradient")));
   const CallbackGuidance no_log(2, [](ConstBatchRef, ConstRowVectorRef, BatchRef g) {
     g.setZero();
   });
   EXPECT_FALSE(no_log.HasLogLikelihood());
   Batch x = Batch::Zero(2, 3), g(2, 3);
   RowVector t = RowVector::Ones(3), logl(3);
-  ExpectInvalid([&] { no_log.EvaluateWithLogLikelihood(x, t, x, g, logl); }, "log-likelihood");
+  EXPECT_THAT([&] { no_log.EvaluateWithLogLikelihood(x, t, x, g, logl); }, ThrowsMessage<InvalidArgument>(HasSubstr("log-likelihood")));
   Batch wrong(3, 3);
-  ExpectInvalid([&] { no_log.Evaluate(x, t, x, wrong); }, "grad");
+  EXPECT_THAT([&] { no_log.Evaluate(x, t, x, wrong); }, ThrowsMessage<InvalidArgument>(HasSubstr("grad")));
 }
 
 TEST(GuidedScore, RejectsBadArguments) {
@@ -77,13 +67,13 @@ TEST(GuidedScore, RejectsBadArguments) {
   const GaussianScore score(vp, Vector::Zero(2), Matrix::Identity(2, 2));
   const CallbackGuidance three = ShrinkGuidance(3);
   const CallbackGuidance two = ShrinkGuidance(2);
-  ExpectInvalid([&] { GuidedScore(score, three, 1.0); }, "guidance dim");
-  ExpectInvalid([&] { GuidedScore(score, two, NAN); }, "scale");
-  ExpectInvalid([&] { GuidedScore(score, two, INFINITY); }, "scale");
+  EXPECT_THAT([&] { GuidedScore(score, three, 1.0); }, ThrowsMessage<InvalidArgument>(HasSubstr("guidance dim")));
+  EXPECT_THAT([&] { GuidedScore(score, two, NAN); }, ThrowsMessage<InvalidArgument>(HasSubstr("scale")));
+  EXPECT_THAT([&] { GuidedScore(score, two, INFINITY); }, ThrowsMessage<InvalidArgument>(HasSubstr("scale")));
   const GuidedScore guided(score, two, 1.0);
   Batch x = Batch::Zero(2, 3), s(2, 3), wrong(3, 3);
-  ExpectInvalid([&] { guided.Evaluate(x, RowVector::Ones(2), s); }, "t");
-  ExpectInvalid([&] { guided.Evaluate(x, RowVector::Ones(3), wrong); }, "s");
+  EXPECT_THAT([&] { guided.Evaluate(x, RowVector::Ones(2), s); }, ThrowsMessage<InvalidArgument>(HasSubstr("t")));
+  EXPECT_THAT([&] { guided.Evaluate(x, RowVector::Ones(3), wrong); }, ThrowsMessage<InvalidArgument>(HasSubstr("s")));
 }
 
 TEST(GuidedScore, AddsTheScaledGuidanceToTheScore) {
@@ -111,8 +101,8 @@ TEST(GuidedScore, AddsTheScaledGuidanceToTheScore) {
     EXPECT_FALSE(guided.HasDivergence());
     Batch jv(3, 5);
     RowVector div(5);
-    ExpectInvalid([&] { guided.EvaluateWithJvp(x, t, x, s, jv); }, "Jacobian");
-    ExpectInvalid([&] { guided.Divergence(x, t, div); }, "divergence");
+    EXPECT_THAT([&] { guided.EvaluateWithJvp(x, t, x, s, jv); }, ThrowsMessage<InvalidArgument>(HasSubstr("Jacobian")));
+    EXPECT_THAT([&] { guided.Divergence(x, t, div); }, ThrowsMessage<InvalidArgument>(HasSubstr("divergence")));
   }
 }
 

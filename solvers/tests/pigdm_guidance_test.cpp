@@ -17,18 +17,9 @@ namespace scoresde {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
 using testing::GaussianPosterior;
 using testing::GaussianScore;
-
-template <typename F>
-void ExpectInvalid(F&& f, const std::string& name) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one naming " << name;
-  } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr(name));
-  }
-}
 
 LinearMeasurement ThreeByTwo() {
   LinearMeasurement m;
@@ -46,7 +37,7 @@ TEST(PigdmGuidanceOptions, DefaultsAreValid) {
   for (double bad : {0.0, -1.0, double(NAN), double(INFINITY)}) {
     PigdmGuidance::Options options;
     options.data_std = bad;
-    ExpectInvalid([&] { options.Validate(); }, "data_std");
+    EXPECT_THAT([&] { options.Validate(); }, ThrowsMessage<InvalidArgument>(HasSubstr("data_std")));
   }
 }
 
@@ -54,27 +45,27 @@ TEST(PigdmGuidance, RejectsBadArguments) {
   const VpSde vp(3);
   const GaussianScore score(vp, Vector::Zero(3), Matrix::Identity(3, 3));
   const CallbackScore no_jvp(3, [](ConstBatchRef x, ConstRowVectorRef, BatchRef s) { s = -x; });
-  ExpectInvalid([&] { PigdmGuidance(vp, no_jvp, ThreeByTwo()); }, "HasJvp");
+  EXPECT_THAT([&] { PigdmGuidance(vp, no_jvp, ThreeByTwo()); }, ThrowsMessage<InvalidArgument>(HasSubstr("HasJvp")));
   const VpSde vp2(2);
   const GaussianScore score2(vp2, Vector::Zero(2), Matrix::Identity(2, 2));
-  ExpectInvalid([&] { PigdmGuidance(vp2, score2, ThreeByTwo()); }, "A.cols()");
+  EXPECT_THAT([&] { PigdmGuidance(vp2, score2, ThreeByTwo()); }, ThrowsMessage<InvalidArgument>(HasSubstr("A.cols()")));
   LinearMeasurement bad = ThreeByTwo();
   bad.y(1) = NAN;
-  ExpectInvalid([&] { PigdmGuidance(vp, score, bad); }, "y");
+  EXPECT_THAT([&] { PigdmGuidance(vp, score, bad); }, ThrowsMessage<InvalidArgument>(HasSubstr("y")));
   bad = ThreeByTwo();
   bad.noise_cov(0, 1) = 0.5;
-  ExpectInvalid([&] { PigdmGuidance(vp, score, bad); }, "symmetric");
+  EXPECT_THAT([&] { PigdmGuidance(vp, score, bad); }, ThrowsMessage<InvalidArgument>(HasSubstr("symmetric")));
   bad.noise_cov(1, 0) = 0.5;  // symmetric but indefinite
-  ExpectInvalid([&] { PigdmGuidance(vp, score, bad); }, "eigenvalue");
+  EXPECT_THAT([&] { PigdmGuidance(vp, score, bad); }, ThrowsMessage<InvalidArgument>(HasSubstr("eigenvalue")));
   PigdmGuidance::Options options;
   options.data_std = -1.0;
-  ExpectInvalid([&] { PigdmGuidance(vp, score, ThreeByTwo(), options); }, "data_std");
+  EXPECT_THAT([&] { PigdmGuidance(vp, score, ThreeByTwo(), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("data_std")));
 
   const PigdmGuidance guidance(vp, score, ThreeByTwo());
   Batch x = Batch::Zero(3, 2), g(3, 2), wrong(2, 2);
-  ExpectInvalid([&] { guidance.Evaluate(x, RowVector::Constant(2, 0.5), x, wrong); }, "grad");
-  ExpectInvalid([&] { guidance.Evaluate(x, RowVector::Constant(2, 1.5), x, g); }, "t");
-  ExpectInvalid([&] { guidance.Evaluate(x, RowVector::Constant(3, 0.5), x, g); }, "t");
+  EXPECT_THAT([&] { guidance.Evaluate(x, RowVector::Constant(2, 0.5), x, wrong); }, ThrowsMessage<InvalidArgument>(HasSubstr("grad")));
+  EXPECT_THAT([&] { guidance.Evaluate(x, RowVector::Constant(2, 1.5), x, g); }, ThrowsMessage<InvalidArgument>(HasSubstr("t")));
+  EXPECT_THAT([&] { guidance.Evaluate(x, RowVector::Constant(3, 0.5), x, g); }, ThrowsMessage<InvalidArgument>(HasSubstr("t")));
 }
 
 // For data N(μ, σ_d² I) and the exact score, p(x₀ | x_t) = N(x̂₀, r_t² I) exactly, so s + ∇ log p̃_t
@@ -200,7 +191,7 @@ TEST(PigdmGuidance, PosteriorVarianceAndTheNoiseFreeEnd) {
   Vector observed(3);
   observed << 0.3, NAN, NAN;
   const PigdmGuidance noiseless(vp, score, LinearMeasurement::FromMasked(observed, 0.0));
-  ExpectInvalid([&] { noiseless.Evaluate(x, RowVector::Zero(1), nan_score, g); }, "singular");
+  EXPECT_THAT([&] { noiseless.Evaluate(x, RowVector::Zero(1), nan_score, g); }, ThrowsMessage<InvalidArgument>(HasSubstr("singular")));
 }
 
 // A column's result does not depend on the batch it is evaluated in, nor on the other columns'

@@ -17,17 +17,8 @@ namespace scoresde {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
 using testing::GaussianScore;
-
-template <typename F>
-void ExpectInvalid(F&& f, const std::string& name) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one naming " << name;
-  } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr(name));
-  }
-}
 
 Matrix Observation(std::initializer_list<double> values) {
   Matrix m(values.size(), 1);
@@ -42,42 +33,39 @@ TEST(HelmertMatrix, IsOrthogonalWithTheMeanFirst) {
     EXPECT_LE((q * q.transpose() - Matrix::Identity(c, c)).cwiseAbs().maxCoeff(), 1e-15);
     for (int i = 0; i < c; ++i) EXPECT_NEAR(q(0, i), 1.0 / std::sqrt(c), 1e-16);
   }
-  ExpectInvalid([] { HelmertMatrix(0); }, "channels");
+  EXPECT_THAT([] { HelmertMatrix(0); }, ThrowsMessage<InvalidArgument>(HasSubstr("channels")));
 }
 
 TEST(ReplacementConditionerOptions, DefaultsAreValidAndMixesMustBeOrthogonal) {
   EXPECT_NO_THROW(ReplacementConditioner::Options{}.Validate());
   ReplacementConditioner::Options options;
   options.channel_mix = Matrix::Ones(3, 3);
-  ExpectInvalid([&] { options.Validate(); }, "channel_mix");
+  EXPECT_THAT([&] { options.Validate(); }, ThrowsMessage<InvalidArgument>(HasSubstr("channel_mix")));
   options.channel_mix = Matrix::Identity(2, 3);
-  ExpectInvalid([&] { options.Validate(); }, "channel_mix");
+  EXPECT_THAT([&] { options.Validate(); }, ThrowsMessage<InvalidArgument>(HasSubstr("channel_mix")));
   options.channel_mix = HelmertMatrix(3);
   options.channel_mix(1, 1) = NAN;
-  ExpectInvalid([&] { options.Validate(); }, "channel_mix");
+  EXPECT_THAT([&] { options.Validate(); }, ThrowsMessage<InvalidArgument>(HasSubstr("channel_mix")));
 }
 
 TEST(ReplacementConditioner, RejectsBadObservations) {
   const VpSde vp(4);
   const ReplacementConditioner::Options options;
-  ExpectInvalid([&] { ReplacementConditioner(vp, Matrix::Zero(3, 1), options); }, "observed");
-  ExpectInvalid([&] { ReplacementConditioner(vp, Matrix::Zero(4, 0), options); }, "observed");
-  ExpectInvalid(
-      [&] { ReplacementConditioner(vp, Observation({NAN, NAN, NAN, NAN}), options); },
-      "observed coordinates");
-  ExpectInvalid([&] { ReplacementConditioner(vp, Observation({1.0, INFINITY, NAN, NAN}), options); },
-                "observed(1, 0)");
+  EXPECT_THAT([&] { ReplacementConditioner(vp, Matrix::Zero(3, 1), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed")));
+  EXPECT_THAT([&] { ReplacementConditioner(vp, Matrix::Zero(4, 0), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed")));
+  EXPECT_THAT(
+      [&] { ReplacementConditioner(vp, Observation({NAN, NAN, NAN, NAN}), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed coordinates")));
+  EXPECT_THAT([&] { ReplacementConditioner(vp, Observation({1.0, INFINITY, NAN, NAN}), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed(1, 0)")));
   ReplacementConditioner::Options mix;
   mix.channel_mix = HelmertMatrix(3);
-  ExpectInvalid([&] { ReplacementConditioner(vp, Observation({1.0, NAN, NAN, NAN}), mix); },
-                "channels");
+  EXPECT_THAT([&] { ReplacementConditioner(vp, Observation({1.0, NAN, NAN, NAN}), mix); }, ThrowsMessage<InvalidArgument>(HasSubstr("channels")));
   // Per-sample observations: sample 2 has none.
   Matrix two(4, 2);
   two << 1.0, 2.0, NAN, NAN, NAN, NAN, NAN, NAN;
   const ReplacementConditioner conditioner(vp, two, options);
   Batch x = Batch::Zero(4, 3);
-  ExpectInvalid([&] { conditioner.Apply(0, 0.5, 0, x); }, "last sample index");
-  ExpectInvalid([&] { conditioner.Apply(0, 1.5, 0, x.leftCols(2)); }, "t");
+  EXPECT_THAT([&] { conditioner.Apply(0, 0.5, 0, x); }, ThrowsMessage<InvalidArgument>(HasSubstr("last sample index")));
+  EXPECT_THAT([&] { conditioner.Apply(0, 1.5, 0, x.leftCols(2)); }, ThrowsMessage<InvalidArgument>(HasSubstr("t")));
 }
 
 // Known coordinates become α(t) y + σ_t z with z the documented draws; the others are untouched.

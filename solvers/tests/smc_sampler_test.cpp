@@ -17,17 +17,8 @@ namespace scoresde {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
 using testing::GaussianScore;
-
-template <typename F>
-void ExpectInvalid(F&& f, const std::string& name) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one naming " << name;
-  } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr(name));
-  }
-}
 
 LinearMeasurement NoisyFirstCoordinate(int dim) {
   LinearMeasurement m;
@@ -44,7 +35,7 @@ TEST(SmcSamplerOptions, EachBadValueIsNamed) {
   const auto check = [](auto mutate, const std::string& name) {
     SmcSampler::Options options;
     mutate(options);
-    ExpectInvalid([&] { options.Validate(); }, name);
+    EXPECT_THAT([&] { options.Validate(); }, ThrowsMessage<InvalidArgument>(HasSubstr(name)));
   };
   check([](auto& o) { o.num_steps = 0; }, "num_steps");
   check([](auto& o) { o.eps = -1.0; }, "eps");
@@ -65,19 +56,19 @@ TEST(SmcSampler, RejectsUnusableCombinations) {
   const CallbackGuidance no_log(2, [](ConstBatchRef, ConstRowVectorRef, BatchRef g) {
     g.setZero();
   });
-  ExpectInvalid([&] { SmcSampler(vp, score, no_log, em, options); }, "log-likelihood");
-  ExpectInvalid([&] { SmcSampler(vp, score, twist, SrkPredictor(), options); }, "srk");
+  EXPECT_THAT([&] { SmcSampler(vp, score, no_log, em, options); }, ThrowsMessage<InvalidArgument>(HasSubstr("log-likelihood")));
+  EXPECT_THAT([&] { SmcSampler(vp, score, twist, SrkPredictor(), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("srk")));
   const VpSde vp3(3);
-  ExpectInvalid([&] { SmcSampler(vp3, score, twist, em, options); }, "score dim");
+  EXPECT_THAT([&] { SmcSampler(vp3, score, twist, em, options); }, ThrowsMessage<InvalidArgument>(HasSubstr("score dim")));
   options.eps = 1.0;
-  ExpectInvalid([&] { SmcSampler(vp, score, twist, em, options); }, "eps");
+  EXPECT_THAT([&] { SmcSampler(vp, score, twist, em, options); }, ThrowsMessage<InvalidArgument>(HasSubstr("eps")));
   options = {};
   options.num_steps = 10;  // the DDPM chain needs β(t) h < 1
-  ExpectInvalid([&] { SmcSampler(vp, score, twist, AncestralPredictor(), options); }, "beta");
+  EXPECT_THAT([&] { SmcSampler(vp, score, twist, AncestralPredictor(), options); }, ThrowsMessage<InvalidArgument>(HasSubstr("beta")));
   options.num_steps = 100;
   const SmcSampler sampler(vp, score, twist, em, options);
-  ExpectInvalid([&] { sampler.Sample(0); }, "num_groups");
-  ExpectInvalid([&] { sampler.Coefficients(100); }, "i");
+  EXPECT_THAT([&] { sampler.Sample(0); }, ThrowsMessage<InvalidArgument>(HasSubstr("num_groups")));
+  EXPECT_THAT([&] { sampler.Coefficients(100); }, ThrowsMessage<InvalidArgument>(HasSubstr("i")));
 }
 
 // A predictor that evaluates the score away from x (a two-stage scheme) is not a Gaussian step
@@ -104,8 +95,7 @@ TEST(SmcSampler, RejectsStepsThatAreNotAffineInTheScore) {
   const VeSde ve(2);
   const GaussianScore score(ve, Vector::Zero(2), Matrix::Identity(2, 2));
   const PigdmGuidance twist(ve, score, NoisyFirstCoordinate(2));
-  ExpectInvalid([&] { SmcSampler(ve, score, twist, MidpointPredictor(), {}); },
-                "not a Gaussian step");
+  EXPECT_THAT([&] { SmcSampler(ve, score, twist, MidpointPredictor(), {}); }, ThrowsMessage<InvalidArgument>(HasSubstr("not a Gaussian step")));
 }
 
 // The probed coefficients are those of the schemes: Euler–Maruyama on the reverse VP SDE,

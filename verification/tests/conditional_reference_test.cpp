@@ -17,16 +17,7 @@ namespace scoresde {
 namespace {
 
 using ::testing::HasSubstr;
-
-template <typename F>
-void ExpectInvalid(F&& f, const std::string& name) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one naming " << name;
-  } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr(name));
-  }
-}
+using ::testing::ThrowsMessage;
 
 Matrix Cov3() {
   Matrix c(3, 3);
@@ -54,25 +45,25 @@ double LogNormal(const Vector& y, const Vector& mean, const Matrix& cov) {
 TEST(ConditionalReference, RejectsBadMeasurements) {
   const Matrix A = Matrix::Identity(2, 3);
   const Vector y = Vector::Ones(2);
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), Matrix::Identity(2, 2), Matrix::Identity(2, 2), y); }, "A");
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), Matrix::Zero(0, 3), Matrix::Zero(0, 0), Vector()); }, "A.rows()");
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(3, 3), y); }, "noise_cov");
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(2, 2), Vector::Ones(3)); }, "y");
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), Matrix::Identity(2, 2), Matrix::Identity(2, 2), y); }, ThrowsMessage<InvalidArgument>(HasSubstr("A")));
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), Matrix::Zero(0, 3), Matrix::Zero(0, 0), Vector()); }, ThrowsMessage<InvalidArgument>(HasSubstr("A.rows()")));
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(3, 3), y); }, ThrowsMessage<InvalidArgument>(HasSubstr("noise_cov")));
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(2, 2), Vector::Ones(3)); }, ThrowsMessage<InvalidArgument>(HasSubstr("y")));
   Matrix indefinite = Matrix::Identity(2, 2);
   indefinite(1, 1) = -1.0;
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), A, indefinite, y); }, "noise_cov");
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), A, indefinite, y); }, ThrowsMessage<InvalidArgument>(HasSubstr("noise_cov")));
   Matrix redundant(2, 3);
   redundant << 1, 0, 0, 2, 0, 0;
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), redundant, Matrix::Zero(2, 2), y); }, "rank(A)");
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), redundant, Matrix::Zero(2, 2), y); }, ThrowsMessage<InvalidArgument>(HasSubstr("rank(A)")));
   Vector nan_y = y;
   nan_y(0) = NAN;
-  ExpectInvalid([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(2, 2), nan_y); }, "y");
+  EXPECT_THAT([&] { ConditionalReference(Gaussian3(), A, Matrix::Identity(2, 2), nan_y); }, ThrowsMessage<InvalidArgument>(HasSubstr("y")));
   Vector observed = Vector::Constant(3, NAN);
-  ExpectInvalid([&] { ConditionalReference::FromMasked(Gaussian3(), observed, 0.0); }, "observed coordinates");
+  EXPECT_THAT([&] { ConditionalReference::FromMasked(Gaussian3(), observed, 0.0); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed coordinates")));
   observed(1) = 1.0;
-  ExpectInvalid([&] { ConditionalReference::FromMasked(Gaussian3(), observed, -1.0); }, "noise_std");
+  EXPECT_THAT([&] { ConditionalReference::FromMasked(Gaussian3(), observed, -1.0); }, ThrowsMessage<InvalidArgument>(HasSubstr("noise_std")));
   observed(0) = INFINITY;
-  ExpectInvalid([&] { ConditionalReference::FromMasked(Gaussian3(), observed, 0.0); }, "observed[0]");
+  EXPECT_THAT([&] { ConditionalReference::FromMasked(Gaussian3(), observed, 0.0); }, ThrowsMessage<InvalidArgument>(HasSubstr("observed[0]")));
 }
 
 // The Joseph-form posterior equals the information form C' = (Σ⁻¹ + AᵀΣ_y⁻¹A)⁻¹,
@@ -160,7 +151,7 @@ TEST(ConditionalScore, IsTheScoreOfThePosteriorMarginal) {
     EXPECT_LE((a.col(j) - b.col(j)).norm(), 1e-7 * (1.0 + a.col(j).norm())) << j;
   }
   // σ_t = 0 has no density for noiseless observations.
-  ExpectInvalid([&] { exact_score.Evaluate(x.col(0), RowVector::Zero(1), a.col(0)); }, "sigma_t");
+  EXPECT_THAT([&] { exact_score.Evaluate(x.col(0), RowVector::Zero(1), a.col(0)); }, ThrowsMessage<InvalidArgument>(HasSubstr("sigma_t")));
   // Columns do not depend on their batch.
   for (int j = 0; j < 6; ++j) {
     Batch one(3, 1);
@@ -249,10 +240,10 @@ TEST(MixtureLabelLikelihood, IsTheExactClassPosterior) {
       EXPECT_NEAR(g0(i, j), (lp(0) - lm(0)) / (2 * h), 1e-7);
     }
   }
-  ExpectInvalid([&] { labels.Evaluate(2, x, t, l0, g0); }, "label");
-  ExpectInvalid([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, 2, 0}); }, "class");
-  ExpectInvalid([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, 1}); }, "labels.size()");
-  ExpectInvalid([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, -1, 0}); }, "labels[1]");
+  EXPECT_THAT([&] { labels.Evaluate(2, x, t, l0, g0); }, ThrowsMessage<InvalidArgument>(HasSubstr("label")));
+  EXPECT_THAT([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, 2, 0}); }, ThrowsMessage<InvalidArgument>(HasSubstr("class")));
+  EXPECT_THAT([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, 1}); }, ThrowsMessage<InvalidArgument>(HasSubstr("labels.size()")));
+  EXPECT_THAT([&] { MixtureLabelLikelihood(Mixture3(), vp, {0, -1, 0}); }, ThrowsMessage<InvalidArgument>(HasSubstr("labels[1]")));
 }
 
 }  // namespace
