@@ -1,5 +1,6 @@
 #include "scoresde/verification/gaussian_mixture.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -87,10 +88,17 @@ void GaussianMixture::Compute(ConstBatchRef x, const ConstBatchRef* v, RowVector
                               BatchRef* s, RowVectorRef* div, BatchRef* jv) const {
   std::vector<internal::CholeskyComponent> components(num_components());
   for (int k = 0; k < num_components(); ++k) {
-    components[k] = {&means_[k], &chol_[k], internal::LogNormalizer(weights_(k), log_det_[k], dim_),
+    components[k] = {&means_[k], &chol_[k],
+                     internal::LogWeight(weights_(k)) - 0.5 * log_det_[k] +
+                         internal::LogNormalizerOfDim(dim_),
                      trace_precision_[k]};
   }
-  internal::EvaluateMixture(components, weights_, x, v, logp, s, div, jv);
+  internal::MixtureEvaluator<internal::CholeskyComponent> evaluator(dim_, weights_,
+                                                                    {v, logp, s, div, jv});
+  for (Eigen::Index first = 0; first < x.cols(); first += internal::kLanes) {
+    const auto count = static_cast<int>(std::min<Eigen::Index>(internal::kLanes, x.cols() - first));
+    evaluator.Evaluate(components, x, first, count);
+  }
 }
 
 void GaussianMixture::LogDensity(ConstBatchRef x, RowVectorRef logp) const {

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,7 @@ GaussianMixtureScore::GaussianMixtureScore(GaussianMixture p0, const ScalarAffin
   const int num = p0_.num_components();
   eigenvectors_.resize(num);
   eigenvalues_.resize(num);
+  log_weights_.resize(num);
   for (int k = 0; k < num; ++k) {
     Eigen::SelfAdjointEigenSolver<Matrix> eig(p0_.cov(k));
     // The Cholesky factorization succeeded, so only a covariance with condition number near
@@ -28,6 +31,7 @@ GaussianMixtureScore::GaussianMixtureScore(GaussianMixture p0, const ScalarAffin
             "> 0 (positive definite to working precision)");
     eigenvectors_[k] = eig.eigenvectors();
     eigenvalues_[k] = eig.eigenvalues();
+    log_weights_(k) = internal::LogWeight(p0_.weight(k));
   }
 }
 
@@ -71,54 +75,70 @@ GaussianMixture GaussianMixtureScore::Marginal(double t) const {
 void GaussianMixtureScore::Compute(ConstBatchRef x, ConstRowVectorRef t, const ConstBatchRef* v,
                                    RowVectorRef* logp, BatchRef* s, RowVectorRef* div,
                                    BatchRef* jv) const {
-  const Eigen::Index total = x.cols();
+  if (scalar_sde_ == nullptr) {
+    ComputeLinear(x, t, v, logp, s, div, jv);
+    return;
+  }
+  using internal::kLanes;
+  using internal::Lanes;
   const int num = p0_.num_components();
-  const int d = dim();
-  std::vector<internal::EigenComponent> components(scalar_sde_ != nullptr ? num : 0);
+  std::vector<internal::EigenComponent> components(num);
+  for (int k = 0; k < num; ++k) {
+    components[k].mean0 = &p0_.mean(k);
+    components[k].eigenvectors = &eigenvectors_[k];
+    components[k].eigenvalues = &eigenvalues_[k];
+    components[k].log_weight = log_weights_(k);
+  }
+  internal::MixtureEvaluator<internal::EigenComponent> evaluator(dim(), p0_.weights(),
+                                                                 {v, logp, s, div, jv});
+  // p_t = Σ_k w_k N(α μ_k, U_k (α²Λ_k + σ_t²) U_kᵀ), set up again only when a block's times
+  // differ from the previous block's (never, when the whole batch shares one time).
+  Lanes times = Lanes::Constant(std::numeric_limits<double>::quiet_NaN());
+  for (Eigen::Index first = 0; first < x.cols(); first += kLanes) {
+    const auto count = static_cast<int>(std::min<Eigen::Index>(kLanes, x.cols() - first));
+    Lanes block_times;
+    for (int c = 0; c < kLanes; ++c) block_times(c) = t(first + std::min(c, count - 1));
+    if (!(block_times == times).all()) {
+      times = block_times;
+      Lanes alpha;
+      Lanes sigma;
+      for (int c = 0; c < kLanes; ++c) {
+        alpha(c) = scalar_sde_->MeanCoefficient(times(c));
+        sigma(c) = scalar_sde_->MarginalStd(times(c));
+      }
+      for (internal::EigenComponent& component : components) component.SetScales(alpha, sigma);
+    }
+    evaluator.Evaluate(components, x, first, count);
+  }
+}
+
+void GaussianMixtureScore::ComputeLinear(ConstBatchRef x, ConstRowVectorRef t,
+                                         const ConstBatchRef* v, RowVectorRef* logp, BatchRef* s,
+                                         RowVectorRef* div, BatchRef* jv) const {
+  const Eigen::Index total = x.cols();
   Eigen::Index first = 0;
   while (first < total) {
     // The run of consecutive columns sharing t(first): one marginal for all of them.
     Eigen::Index last = first + 1;
     while (last < total && t(last) == t(first)) ++last;
     const Eigen::Index n = last - first;
-    const double time = t(first);
+    const GaussianMixture marginal = Marginal(t(first));
     const ConstBatchRef xs = x.middleCols(first, n);
-    std::optional<ConstBatchRef> vs;
-    if (v != nullptr) vs.emplace(v->middleCols(first, n));
-    std::optional<RowVectorRef> logp_s;
-    std::optional<BatchRef> s_s;
-    std::optional<RowVectorRef> div_s;
-    std::optional<BatchRef> jv_s;
-    if (logp != nullptr) logp_s.emplace(logp->segment(first, n));
-    if (s != nullptr) s_s.emplace(s->middleCols(first, n));
-    if (div != nullptr) div_s.emplace(div->segment(first, n));
-    if (jv != nullptr) jv_s.emplace(jv->middleCols(first, n));
-
-    if (scalar_sde_ != nullptr) {
-      // p_t = Σ_k w_k N(α μ_k, U_k (α²Λ_k + σ_t²) U_kᵀ).
-      const double alpha = scalar_sde_->MeanCoefficient(time);
-      const double sigma = scalar_sde_->MarginalStd(time);
-      for (int k = 0; k < num; ++k) {
-        const Vector var = (alpha * alpha) * eigenvalues_[k].array() + sigma * sigma;
-        internal::EigenComponent& c = components[k];
-        c.mean = alpha * p0_.mean(k);
-        c.eigenvectors = &eigenvectors_[k];
-        c.inv_var = var.cwiseInverse();
-        c.log_normalizer = internal::LogNormalizer(p0_.weight(k), var.array().log().sum(), d);
-        c.trace_precision = c.inv_var.sum();
-      }
-      internal::EvaluateMixture(components, p0_.weights(), xs, vs ? &*vs : nullptr,
-                                logp_s ? &*logp_s : nullptr, s_s ? &*s_s : nullptr,
-                                div_s ? &*div_s : nullptr, jv_s ? &*jv_s : nullptr);
-    } else {
-      const GaussianMixture marginal = Marginal(time);
-      if (logp_s) marginal.LogDensity(xs, *logp_s);
-      if (div_s) marginal.ScoreDivergence(xs, *div_s);
-      if (jv_s) {
-        marginal.ScoreAndJvp(xs, *vs, *s_s, *jv_s);
-      } else if (s_s) {
-        marginal.Score(xs, *s_s);
-      }
+    if (logp != nullptr) {
+      RowVectorRef logp_s = logp->segment(first, n);
+      marginal.LogDensity(xs, logp_s);
+    }
+    if (div != nullptr) {
+      RowVectorRef div_s = div->segment(first, n);
+      marginal.ScoreDivergence(xs, div_s);
+    }
+    if (jv != nullptr) {
+      BatchRef s_s = s->middleCols(first, n);
+      BatchRef jv_s = jv->middleCols(first, n);
+      marginal.ScoreAndJvp(xs, v->middleCols(first, n), s_s, jv_s);
+    } else if (s != nullptr) {
+      BatchRef s_s = s->middleCols(first, n);
+      marginal.Score(xs, s_s);
     }
     first = last;
   }

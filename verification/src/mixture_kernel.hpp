@@ -1,6 +1,6 @@
 // Internal: the log-density, score, divergence and Hessian–vector product of a Gaussian mixture,
 // shared by GaussianMixture (components held as Cholesky factors) and GaussianMixtureScore's
-// scalar-affine path (components held as eigendecompositions scaled to a time t).
+// scalar-affine path (components held as eigendecompositions scaled to each column's time).
 //
 // With N_k = N(x; μ_k, C_k), p = Σ_k w_k N_k, s_k = ∇ log N_k = −C_k⁻¹(x − μ_k) and
 // r_k = w_k N_k / p:
@@ -9,6 +9,15 @@
 //   ∇² log p = ∇²p / p − s sᵀ = Σ_k r_k (s_k s_kᵀ − C_k⁻¹) − s sᵀ,
 // so the divergence (its trace) is Σ_k r_k (‖s_k‖² − tr C_k⁻¹) − ‖s‖² and the Hessian–vector
 // product is Σ_k r_k (s_k (s_kᵀ v) − C_k⁻¹ v) − s (sᵀ v).
+//
+// Columns are evaluated kLanes at a time, one column per SIMD lane: a LaneBlock holds kLanes
+// columns with each row's lanes contiguous, and every operation is element-wise across lanes, so
+// a column goes through the same instructions whichever lane it lands in. The sums inside a
+// column run in a fixed order, and a short last block is padded with copies of its last column.
+// A column's bits therefore do not depend on the other columns of the call — the library promises
+// the same bits for any thread count or batch chunking (Eigen's blocked matrix kernels and its
+// alignment-dependent reductions would break that). Fixed-size lane arrays also make Eigen use its
+// vectorized exp and log for every lane, never the scalar library function for some of them.
 #pragma once
 
 #include <algorithm>
@@ -23,131 +32,252 @@
 
 namespace scoresde::internal {
 
-// Every sample is evaluated on its own, with matrix–vector kernels on heap vectors (which have a
-// fixed alignment). Eigen's blocked matrix–matrix kernels and its alignment-dependent reductions
-// would make a column's last bits depend on which other columns share the call (measured: a
-// triangular solve of 128 right-hand sides differs from 128 single solves), and the library
-// promises the same bits for any thread count or batch chunking.
+inline constexpr int kLanes = 4;
+using Lanes = Eigen::Array<double, 1, kLanes>;
+using LaneBlock = Eigen::Array<double, Eigen::Dynamic, kLanes, Eigen::RowMajor>;
 
-// log w_k − ½ log det C_k − (d/2) log 2π (−∞ for a zero weight).
-inline double LogNormalizer(double weight, double log_det, int dim) {
-  const double log_w = weight > 0.0 ? std::log(weight) : -std::numeric_limits<double>::infinity();
-  return log_w - 0.5 * log_det - 0.5 * dim * std::log(2.0 * std::numbers::pi);
+// log w (−∞ for a zero weight).
+inline double LogWeight(double weight) {
+  return weight > 0.0 ? std::log(weight) : -std::numeric_limits<double>::infinity();
 }
 
-// A component given by its Cholesky factor C = L Lᵀ.
+// −(d/2) log 2π, the dimension's part of a Gaussian's log normalizer.
+inline double LogNormalizerOfDim(Eigen::Index dim) {
+  return -0.5 * static_cast<double>(dim) * std::log(2.0 * std::numbers::pi);
+}
+
+// Σ_i b.row(i) ⊙ c.row(i): one inner product per lane.
+inline Lanes LaneDot(const LaneBlock& b, const LaneBlock& c) {
+  Lanes sum = b.row(0) * c.row(0);
+  for (Eigen::Index i = 1; i < b.rows(); ++i) sum += b.row(i) * c.row(i);
+  return sum;
+}
+
+// *out = M a, lane by lane: a sum of M's columns scaled by a's rows.
+template <typename M>
+void LaneProduct(const M& m, const LaneBlock& a, LaneBlock* out) {
+  out->setZero();
+  for (Eigen::Index l = 0; l < m.cols(); ++l) {
+    for (Eigen::Index i = 0; i < m.rows(); ++i) out->row(i) += m(i, l) * a.row(l);
+  }
+}
+
+// A component given by its Cholesky factor C = L Lᵀ; the same for every column.
 struct CholeskyComponent {
   const Vector* mean;
   const Matrix* chol;
-  double log_normalizer;
+  double log_normalizer;  // log w − ½ log det C − (d/2) log 2π
   double trace_precision;
 
-  // Returns q = (x − μ)ᵀ C⁻¹ (x − μ); if score is non-null, *score = −C⁻¹ (x − μ). diff and y
-  // are scratch.
-  double QuadraticAndScore(const Vector& x, Vector* /*diff*/, Vector* y, Vector* score) const {
-    *y = x - *mean;
-    chol->triangularView<Eigen::Lower>().solveInPlace(*y);
-    const double q = y->squaredNorm();
-    if (score != nullptr) {
-      *score = *y;
-      chol->transpose().triangularView<Eigen::Upper>().solveInPlace(*score);
-      *score = -*score;
+  // Returns log_normalizer − ½ (x − μ)ᵀ C⁻¹ (x − μ); if score is non-null, *score = −C⁻¹(x − μ).
+  // y is scratch.
+  Lanes Logit(const LaneBlock& x, LaneBlock* y, LaneBlock* score) const {
+    const Matrix& l = *chol;
+    const Eigen::Index d = l.rows();
+    for (Eigen::Index i = 0; i < d; ++i) {  // y = L⁻¹ (x − μ)
+      Lanes acc = x.row(i) - (*mean)(i);
+      for (Eigen::Index m = 0; m < i; ++m) acc -= l(i, m) * y->row(m);
+      y->row(i) = acc / l(i, i);
     }
-    return q;
+    if (score != nullptr) SolveTransposed(*y, score, -1.0);
+    return log_normalizer - 0.5 * LaneDot(*y, *y);
   }
   // *out = C⁻¹ v.
-  void Precision(const Vector& v, Vector* out, Vector* /*scratch*/) const {
-    *out = v;
-    chol->triangularView<Eigen::Lower>().solveInPlace(*out);
-    chol->transpose().triangularView<Eigen::Upper>().solveInPlace(*out);
+  void Precision(const LaneBlock& v, LaneBlock* out, LaneBlock* scratch) const {
+    const Matrix& l = *chol;
+    for (Eigen::Index i = 0; i < l.rows(); ++i) {
+      Lanes acc = v.row(i);
+      for (Eigen::Index m = 0; m < i; ++m) acc -= l(i, m) * scratch->row(m);
+      scratch->row(i) = acc / l(i, i);
+    }
+    SolveTransposed(*scratch, out, 1.0);
+  }
+  Lanes TracePrecision() const { return Lanes::Constant(trace_precision); }
+
+ private:
+  // *out = sign · L⁻ᵀ y.
+  void SolveTransposed(const LaneBlock& y, LaneBlock* out, double sign) const {
+    const Matrix& l = *chol;
+    for (Eigen::Index i = l.rows() - 1; i >= 0; --i) {
+      Lanes acc = sign * y.row(i);
+      for (Eigen::Index m = i + 1; m < l.rows(); ++m) acc -= l(m, i) * out->row(m);
+      out->row(i) = acc / l(i, i);
+    }
   }
 };
 
-// A component C = U diag(1 / inv_var) Uᵀ (U orthogonal).
+// A component N(α μ₀, U (α² Λ + σ² I) Uᵀ) with U orthogonal, α and σ given per lane (the
+// marginal at each column's time of a scalar-affine SDE started from N(μ₀, U Λ Uᵀ)).
 struct EigenComponent {
-  Vector mean;
-  const Matrix* eigenvectors;
-  Vector inv_var;
-  double log_normalizer;
-  double trace_precision;
+  const Vector* mean0;
+  const Matrix* eigenvectors;  // U
+  const Vector* eigenvalues;   // Λ
+  double log_weight;
+  // Per lane, set by SetScales.
+  Lanes alpha;
+  LaneBlock inv_var;  // 1 / (α² λ_i + σ²)
+  Lanes log_normalizer;
+  Lanes trace_precision;
 
-  double QuadraticAndScore(const Vector& x, Vector* diff, Vector* y, Vector* score) const {
-    *diff = x - mean;
-    y->noalias() = eigenvectors->transpose() * *diff;
-    const double q = inv_var.dot(y->cwiseAbs2());
-    if (score != nullptr) {
-      y->array() *= inv_var.array();
-      score->noalias() = *eigenvectors * *y;
-      *score = -*score;
+  void SetScales(const Lanes& a, const Lanes& sigma) {
+    const Eigen::Index d = eigenvalues->size();
+    alpha = a;
+    inv_var.resize(d, kLanes);
+    const Lanes a2 = a.square();
+    const Lanes s2 = sigma.square();
+    Lanes log_det = Lanes::Zero();
+    trace_precision.setZero();
+    for (Eigen::Index i = 0; i < d; ++i) {
+      const Lanes var = a2 * (*eigenvalues)(i) + s2;
+      log_det += var.log();
+      inv_var.row(i) = var.inverse();
+      trace_precision += inv_var.row(i);
     }
-    return q;
+    log_normalizer = log_weight + LogNormalizerOfDim(d) - 0.5 * log_det;
   }
-  void Precision(const Vector& v, Vector* out, Vector* scratch) const {
-    scratch->noalias() = eigenvectors->transpose() * v;
-    scratch->array() *= inv_var.array();
-    out->noalias() = *eigenvectors * *scratch;
+
+  // Returns log_normalizer − ½ (x − αμ₀)ᵀ C⁻¹ (x − αμ₀); if score is non-null, *score = −C⁻¹(x − αμ₀).
+  // y is scratch.
+  Lanes Logit(const LaneBlock& x, LaneBlock* y, LaneBlock* score) const {
+    const Matrix& u = *eigenvectors;
+    const Eigen::Index d = u.rows();
+    // y = Uᵀ (x − α μ₀).
+    y->setZero();
+    for (Eigen::Index l = 0; l < d; ++l) {
+      const Lanes diff = x.row(l) - alpha * (*mean0)(l);
+      for (Eigen::Index i = 0; i < d; ++i) y->row(i) += u(l, i) * diff;
+    }
+    const Lanes q = LaneDot(inv_var, y->square());
+    if (score != nullptr) {
+      *y *= -inv_var;
+      LaneProduct(u, *y, score);
+    }
+    return log_normalizer - 0.5 * q;
   }
+  void Precision(const LaneBlock& v, LaneBlock* out, LaneBlock* scratch) const {
+    LaneProduct(eigenvectors->transpose(), v, scratch);
+    *scratch *= inv_var;
+    LaneProduct(*eigenvectors, *scratch, out);
+  }
+  Lanes TracePrecision() const { return trace_precision; }
 };
 
-// Fills the requested outputs (any may be null; v must be given with jv). x is d × B.
+// Where MixtureEvaluator writes: any output may be null; v is needed for jv.
+struct MixtureOutputs {
+  const ConstBatchRef* v = nullptr;
+  RowVectorRef* logp = nullptr;
+  BatchRef* s = nullptr;
+  RowVectorRef* div = nullptr;
+  BatchRef* jv = nullptr;
+};
+
+// Evaluates a mixture kLanes columns at a time. It holds all the scratch, so evaluating a block
+// allocates nothing; callers whose components depend on the columns' times set them up between
+// blocks.
 template <typename Component>
-void EvaluateMixture(const std::vector<Component>& components, const Vector& weights,
-                     ConstBatchRef x, const ConstBatchRef* v, RowVectorRef* logp, BatchRef* s,
-                     RowVectorRef* div, BatchRef* jv) {
-  const int num = static_cast<int>(components.size());
-  const Eigen::Index d = x.rows();
-  const bool need_score = s != nullptr || div != nullptr || jv != nullptr;
-  // Scratch, allocated once per call.
-  std::vector<Vector> component_scores(need_score ? num : 0, Vector(d));
-  Vector xj(d), y(d), scratch(d), score(d), vj(d), precision_v(d), out(d);
-  Vector logits(num), resp(num);
-  for (Eigen::Index j = 0; j < x.cols(); ++j) {
-    xj = x.col(j);
-    for (int k = 0; k < num; ++k) {
-      const double q = components[k].QuadraticAndScore(xj, &scratch, &y,
-                                                       need_score ? &component_scores[k] : nullptr);
-      logits(k) = components[k].log_normalizer - 0.5 * q;
+class MixtureEvaluator {
+ public:
+  MixtureEvaluator(Eigen::Index dim, const Vector& weights, MixtureOutputs outputs)
+      : weights_(weights),
+        out_(outputs),
+        need_score_(outputs.s != nullptr || outputs.div != nullptr || outputs.jv != nullptr),
+        component_scores_(need_score_ ? weights.size() : 0, LaneBlock(dim, kLanes)),
+        x_(dim, kLanes), y_(dim, kLanes), score_(dim, kLanes),
+        logits_(weights.size(), kLanes), resp_(weights.size(), kLanes) {
+    if (out_.jv != nullptr) {
+      v_.resize(dim, kLanes);
+      precision_v_.resize(dim, kLanes);
+      sum_.resize(dim, kLanes);
     }
-    // Log-sum-exp; responsibilities r_k = exp(logit_k − lse).
-    double lse;
-    if (logits.hasNaN()) {
-      lse = std::numeric_limits<double>::quiet_NaN();
-      resp.setConstant(lse);
-    } else {
-      const double peak = logits.maxCoeff();
-      if (peak == -std::numeric_limits<double>::infinity()) {
+  }
+
+  // Evaluates columns first, …, first + count − 1 of x (1 ≤ count ≤ kLanes).
+  void Evaluate(const std::vector<Component>& components, ConstBatchRef x, Eigen::Index first,
+                int count) {
+    Load(x, first, count, &x_);
+    const int num = static_cast<int>(components.size());
+    for (int k = 0; k < num; ++k) {
+      logits_.row(k) =
+          components[k].Logit(x_, &y_, need_score_ ? &component_scores_[k] : nullptr);
+    }
+    const Lanes lse = Responsibilities();
+    if (out_.logp != nullptr) {
+      for (int c = 0; c < count; ++c) (*out_.logp)(first + c) = lse(c);
+    }
+    if (!need_score_) return;
+
+    score_.setZero();
+    for (int k = 0; k < num; ++k) {
+      for (Eigen::Index i = 0; i < score_.rows(); ++i) {
+        score_.row(i) += resp_.row(k) * component_scores_[k].row(i);
+      }
+    }
+    if (out_.s != nullptr) Store(score_, first, count, out_.s);
+    if (out_.div != nullptr) {
+      Lanes value = -LaneDot(score_, score_);
+      for (int k = 0; k < num; ++k) {
+        value += resp_.row(k) * (LaneDot(component_scores_[k], component_scores_[k]) -
+                                 components[k].TracePrecision());
+      }
+      for (int c = 0; c < count; ++c) (*out_.div)(first + c) = value(c);
+    }
+    if (out_.jv != nullptr) {
+      Load(*out_.v, first, count, &v_);
+      const Lanes score_v = LaneDot(score_, v_);
+      for (Eigen::Index i = 0; i < sum_.rows(); ++i) sum_.row(i) = -score_v * score_.row(i);
+      for (int k = 0; k < num; ++k) {
+        components[k].Precision(v_, &precision_v_, &y_);
+        const LaneBlock& sk = component_scores_[k];
+        const Lanes sk_v = LaneDot(sk, v_);
+        for (Eigen::Index i = 0; i < sum_.rows(); ++i) {
+          sum_.row(i) += resp_.row(k) * (sk_v * sk.row(i) - precision_v_.row(i));
+        }
+      }
+      Store(sum_, first, count, out_.jv);
+    }
+  }
+
+ private:
+  // Lanes past count repeat the last column, so that they hold ordinary values.
+  static void Load(ConstBatchRef x, Eigen::Index first, int count, LaneBlock* block) {
+    for (int c = 0; c < kLanes; ++c) block->col(c) = x.col(first + std::min(c, count - 1)).array();
+  }
+  static void Store(const LaneBlock& block, Eigen::Index first, int count, BatchRef* out) {
+    for (int c = 0; c < count; ++c) out->col(first + c) = block.col(c).matrix();
+  }
+
+  // Sets resp_ to r_k = exp(logit_k − lse) and returns lse = log Σ_k exp(logit_k), per lane.
+  Lanes Responsibilities() {
+    constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+    const Lanes peak = logits_.colwise().maxCoeff();
+    for (Eigen::Index k = 0; k < logits_.rows(); ++k) {
+      // A zero weight gives logit −∞, whose exponential is exactly 0.
+      resp_.row(k) = (logits_.row(k) == kNegInf).select(0.0, (logits_.row(k) - peak).exp());
+    }
+    Lanes total = resp_.row(0);
+    for (Eigen::Index k = 1; k < resp_.rows(); ++k) total += resp_.row(k);
+    for (Eigen::Index k = 0; k < resp_.rows(); ++k) resp_.row(k) /= total;
+    Lanes lse = peak + total.log();
+    for (int c = 0; c < kLanes; ++c) {
+      if (logits_.col(c).hasNaN()) {
+        lse(c) = std::numeric_limits<double>::quiet_NaN();
+        resp_.col(c).setConstant(lse(c));
+      } else if (logits_.col(c).maxCoeff() == kNegInf) {
         // Every component underflowed (x astronomically far away): log p = −∞ and the score
         // falls back to the prior weighting.
-        lse = peak;
-        resp = weights;
-      } else {
-        lse = peak + std::log((logits.array() - peak).exp().sum());
-        resp = (logits.array() - lse).exp();
+        lse(c) = kNegInf;
+        resp_.col(c) = weights_.array();
       }
     }
-    if (logp != nullptr) (*logp)(j) = lse;
-    if (!need_score) continue;
-
-    score.setZero();
-    for (int k = 0; k < num; ++k) score += resp(k) * component_scores[k];
-    if (s != nullptr) s->col(j) = score;
-    if (div != nullptr) {
-      double value = -score.squaredNorm();
-      for (int k = 0; k < num; ++k) {
-        value += resp(k) * (component_scores[k].squaredNorm() - components[k].trace_precision);
-      }
-      (*div)(j) = value;
-    }
-    if (jv != nullptr) {
-      vj = v->col(j);
-      out = -score.dot(vj) * score;
-      for (int k = 0; k < num; ++k) {
-        components[k].Precision(vj, &precision_v, &scratch);
-        out += resp(k) * (component_scores[k].dot(vj) * component_scores[k] - precision_v);
-      }
-      jv->col(j) = out;
-    }
+    return lse;
   }
-}
+
+  const Vector& weights_;
+  MixtureOutputs out_;
+  bool need_score_;
+  std::vector<LaneBlock> component_scores_;
+  LaneBlock x_, y_, score_, v_, precision_v_, sum_;
+  Eigen::Array<double, Eigen::Dynamic, kLanes, Eigen::RowMajor> logits_, resp_;
+};
 
 }  // namespace scoresde::internal

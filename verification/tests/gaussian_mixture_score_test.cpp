@@ -244,7 +244,9 @@ TEST(GaussianMixtureScore, BitwiseIndependentOfChunkingAndThreads) {
       const int b = 64;
       const Batch x = Points(d, b, 6);
       const Batch v = Points(d, b, 7);
-      const RowVector t = RowVector::Constant(b, 0.4);
+      // Runs of equal times and times of their own, as shared and per-sample step control give.
+      RowVector t(b);
+      for (int j = 0; j < b; ++j) t(j) = j < b / 2 ? 0.4 : 0.05 + 0.9 * (j % 7) / 7.0;
       Batch s(d, b), s2(d, b), jv(d, b);
       RowVector logp(b), div(b);
       score->Evaluate(x, t, s);

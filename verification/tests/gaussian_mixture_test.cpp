@@ -221,6 +221,46 @@ TEST(GaussianMixture, FarAwayPointsStayFinite) {
   EXPECT_NEAR(s(0, 1), -(1e4 - 2.0) / 2.0, 1e-9 * 5e3);
 }
 
+// Columns are evaluated several at a time; a column whose evaluation is special (non-finite input,
+// every component underflowed) must not change the columns evaluated beside it.
+TEST(GaussianMixture, SpecialColumnsLeaveTheirNeighboursAlone) {
+  Vector w(3);
+  w << 0.5, 0.0, 0.5;  // a zero-weight component too
+  const GaussianMixture p(w, {Vector::Constant(1, -1.0), Vector::Constant(1, 0.0),
+                              Vector::Constant(1, 2.0)},
+                          {Matrix::Constant(1, 1, 0.5), Matrix::Constant(1, 1, 1.0),
+                           Matrix::Constant(1, 1, 2.0)});
+  Batch x(1, 8);
+  x << 0.3, std::numeric_limits<double>::quiet_NaN(), -0.7, 1e200, 1.1, -2.0, 0.0, 2.5;
+  RowVector logp(8), div(8);
+  Batch s(1, 8);
+  p.LogDensity(x, logp);
+  p.ScoreDivergence(x, div);
+  p.Score(x, s);
+  for (int j : {0, 2, 4, 5, 6, 7}) {
+    RowVector logp1(1), div1(1);
+    Batch s1(1, 1);
+    const Batch xj = x.col(j);
+    p.LogDensity(xj, logp1);
+    p.ScoreDivergence(xj, div1);
+    p.Score(xj, s1);
+    EXPECT_EQ(logp(j), logp1(0)) << "column " << j;
+    EXPECT_EQ(div(j), div1(0)) << "column " << j;
+    EXPECT_EQ(s(0, j), s1(0, 0)) << "column " << j;
+    // The zero-weight component contributes nothing: the two-component formula holds.
+    const double a = 0.5 * Normal1d(x(0, j), -1.0, 0.5);
+    const double b = 0.5 * Normal1d(x(0, j), 2.0, 2.0);
+    EXPECT_NEAR(logp(j), std::log(a + b), 1e-14 * std::max(1.0, std::abs(logp(j))));
+    EXPECT_NEAR(s(0, j), (a * (-(x(0, j) + 1.0) / 0.5) + b * (-(x(0, j) - 2.0) / 2.0)) / (a + b),
+                1e-13);
+  }
+  EXPECT_TRUE(std::isnan(logp(1)));
+  EXPECT_TRUE(std::isnan(s(0, 1)));
+  // x = 1e200: both components underflow; log p = −∞ and the score is the weights' average.
+  EXPECT_EQ(logp(3), -std::numeric_limits<double>::infinity());
+  EXPECT_NEAR(s(0, 3), 0.5 * (-(1e200 + 1.0) / 0.5) + 0.5 * (-(1e200 - 2.0) / 2.0), 1e-15 * 1e200);
+}
+
 class GaussianMixtureSizes : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
 // One component: s = −Σ⁻¹(x − μ), div = −tr Σ⁻¹, jv = −Σ⁻¹ v, log p the Gaussian log-density.

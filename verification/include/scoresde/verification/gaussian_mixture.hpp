@@ -176,10 +176,12 @@ class GaussianMixtureScore final : public ScoreModel {
  private:
   void CheckTime(double t) const;
   void CheckInputs(const char* where, ConstBatchRef x, ConstRowVectorRef t) const;
-  // Groups consecutive columns that share a time and evaluates each group at once; any output
-  // pointer may be null (v is needed for jv).
+  // Any output pointer may be null (v is needed for jv).
   void Compute(ConstBatchRef x, ConstRowVectorRef t, const ConstBatchRef* v, RowVectorRef* logp,
                BatchRef* s, RowVectorRef* div, BatchRef* jv) const;
+  // The linear-SDE path: one GaussianMixture marginal per run of columns sharing a time.
+  void ComputeLinear(ConstBatchRef x, ConstRowVectorRef t, const ConstBatchRef* v,
+                     RowVectorRef* logp, BatchRef* s, RowVectorRef* div, BatchRef* jv) const;
 
   GaussianMixture p0_;
   const ScalarAffineSde* scalar_sde_ = nullptr;
@@ -187,6 +189,7 @@ class GaussianMixtureScore final : public ScoreModel {
   // Scalar-affine path: Σ_k = U_k diag(λ_k) U_kᵀ.
   std::vector<Matrix> eigenvectors_;
   std::vector<Vector> eigenvalues_;
+  Vector log_weights_;
 };
 
 }  // namespace scoresde
