@@ -248,28 +248,47 @@ class MixtureEvaluator {
 
   // Sets resp_ to r_k = exp(logit_k − lse) and returns lse = log Σ_k exp(logit_k), per lane.
   Lanes Responsibilities() {
-    constexpr double kNegInf = -std::numeric_limits<double>::infinity();
     const Lanes peak = logits_.colwise().maxCoeff();
-    for (Eigen::Index k = 0; k < logits_.rows(); ++k) {
-      // A zero weight gives logit −∞, whose exponential is exactly 0.
-      resp_.row(k) = (logits_.row(k) == kNegInf).select(0.0, (logits_.row(k) - peak).exp());
-    }
+    for (Eigen::Index k = 0; k < logits_.rows(); ++k) resp_.row(k) = (logits_.row(k) - peak).exp();
     Lanes total = resp_.row(0);
     for (Eigen::Index k = 1; k < resp_.rows(); ++k) total += resp_.row(k);
-    for (Eigen::Index k = 0; k < resp_.rows(); ++k) resp_.row(k) /= total;
+    const Lanes inverse_total = total.inverse();
+    for (Eigen::Index k = 0; k < resp_.rows(); ++k) resp_.row(k) *= inverse_total;
     Lanes lse = peak + total.log();
+    if (!logits_.allFinite()) FixNonFiniteLanes(&lse);
+    return lse;
+  }
+
+  // The lanes with a non-finite logit, redone one by one (the packet functions' results there
+  // are unspecified).
+  void FixNonFiniteLanes(Lanes* lse) {
+    constexpr double kNegInf = -std::numeric_limits<double>::infinity();
     for (int c = 0; c < kLanes; ++c) {
-      if (logits_.col(c).hasNaN()) {
-        lse(c) = std::numeric_limits<double>::quiet_NaN();
-        resp_.col(c).setConstant(lse(c));
-      } else if (logits_.col(c).maxCoeff() == kNegInf) {
+      const auto logits = logits_.col(c);
+      if (logits.allFinite()) continue;
+      if (logits.hasNaN()) {
+        (*lse)(c) = std::numeric_limits<double>::quiet_NaN();
+        resp_.col(c).setConstant((*lse)(c));
+        continue;
+      }
+      // Only −∞ (a zero weight, or x so far away that the component underflowed): its
+      // exponential is exactly 0.
+      const double peak = logits.maxCoeff();
+      if (peak == kNegInf) {
         // Every component underflowed (x astronomically far away): log p = −∞ and the score
         // falls back to the prior weighting.
-        lse(c) = kNegInf;
+        (*lse)(c) = kNegInf;
         resp_.col(c) = weights_.array();
+        continue;
       }
+      double total = 0.0;
+      for (Eigen::Index k = 0; k < logits.size(); ++k) {
+        resp_(k, c) = logits(k) == kNegInf ? 0.0 : std::exp(logits(k) - peak);
+        total += resp_(k, c);
+      }
+      resp_.col(c) /= total;
+      (*lse)(c) = peak + std::log(total);
     }
-    return lse;
   }
 
   const Vector& weights_;
