@@ -826,10 +826,22 @@ void ProbabilityFlow::Drift(ConstBatchRef x, ConstRowVectorRef t, BatchRef out) 
   Batch s(x.rows(), n);
   score_.Evaluate(x, t, s);
   if (affine_ != nullptr) {
-    // VE/VP/sub-VP: f̃ = a(t) x − ½ g(t)² s, one time per column without a call per column.
+    // VE/VP/sub-VP: f̃ = a(t) x − ½ g(t)² s, the coefficients computed again only when the
+    // time changes from one column to the next.
+    double a = 0.0;
+    double half_g2 = 0.0;
     for (Eigen::Index j = 0; j < n; ++j) {
-      const double g = affine_->ScalarDiffusion(t(j));
-      out.col(j) = affine_->DriftCoefficient(t(j)) * x.col(j) - (0.5 * g * g) * s.col(j);
+      if (j == 0 || t(j) != t(j - 1)) {
+        const double g = affine_->ScalarDiffusion(t(j));
+        a = affine_->DriftCoefficient(t(j));
+        half_g2 = 0.5 * g * g;
+      }
+      // A plain loop: at the small d of the verification problems Eigen's per-expression set-up
+      // cost more than the arithmetic (measured: 20 % of a 2-d decode).
+      const double* xj = x.col(j).data();
+      const double* sj = s.col(j).data();
+      double* oj = out.col(j).data();
+      for (Eigen::Index i = 0; i < x.rows(); ++i) oj[i] = a * xj[i] - half_g2 * sj[i];
     }
     return;
   }

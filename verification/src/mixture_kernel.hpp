@@ -32,7 +32,7 @@
 
 namespace scoresde::internal {
 
-inline constexpr int kLanes = 4;
+inline constexpr int kLanes = 8;
 using Lanes = Eigen::Array<double, 1, kLanes>;
 using LaneBlock = Eigen::Array<double, Eigen::Dynamic, kLanes, Eigen::RowMajor>;
 
