@@ -10,9 +10,10 @@
 //   fixed step:  Euler (order 1), Heun (2), classical RK4 (4), `num_steps` uniform steps;
 //   adaptive:    Dormand–Prince 5(4) (FSAL; continuous extension of order 4 for dense output),
 //                Cash–Karp 5(4), Fehlberg 7(8),
-// with Odeint's error control: a step is accepted when
-//   max_i |err_i| / (atol + rtol (|y_i| + |h| |y'_i|)) ≤ 1
-// and the next step is Odeint's default_step_adjuster proposal (safety 0.9, factor in [0.2, 5]).
+// with Odeint's error test: a step is accepted when
+//   err = max_i |err_i| / (atol + rtol (|y_i| + |h| |y'_i|)) ≤ 1,
+// and the next step is h · min(10, max(0.2, 0.9 err^(−1/(q+1)))), q the order of the error
+// estimate, no larger than h right after a rejection (the standard controller, HNW I, II.4).
 // The first step is Hairer's starting-step heuristic (HNW I, section II.4; one extra evaluation)
 // unless `initial_step` is given.
 //
