@@ -64,26 +64,11 @@ struct TableFlags {
   bool json = false;
 };
 
-// The data of the convergence harness's reverse problems (convergence_problems.cpp), so that the
-// per-path rows and the distance rows describe the same samplers on the same laws.
+// The data of the convergence harness's reverse problems, so that the per-path rows and the
+// distance rows describe the same samplers on the same laws.
 GaussianMixture TableData(const std::string& name) {
-  if (name == "gaussian") {
-    Vector mean(2);
-    mean << 0.5, -1.0;
-    Matrix cov(2, 2);
-    cov << 1.0, 0.4, 0.4, 0.5;
-    return GaussianMixture::Gaussian(mean, cov);
-  }
-  Require(name == "mixture", kWhere, "--data", name, "gaussian or mixture");
-  Vector weights(2);
-  weights << 0.3, 0.7;
-  Vector m1(2), m2(2);
-  m1 << -1.0, 0.5;
-  m2 << 1.0, -0.5;
-  Matrix c1(2, 2), c2(2, 2);
-  c1 << 0.3, 0.1, 0.1, 0.2;
-  c2 << 0.2, -0.05, -0.05, 0.4;
-  return GaussianMixture(weights, {m1, m2}, {c1, c2});
+  Require(name == "gaussian" || name == "mixture", kWhere, "--data", name, "gaussian or mixture");
+  return ReverseProblemData(name);
 }
 
 std::string Sci(double x) {

@@ -275,14 +275,10 @@ ConvergenceProblem ReverseGaussianProblem(const std::string& name,
                                           std::shared_ptr<const ScalarAffineSde> sde) {
   ConvergenceProblem p;
   p.name = name;
-  Vector mean(2);
-  mean << 0.5, -1.0;
-  Matrix cov(2, 2);
-  cov << 1.0, 0.4, 0.4, 0.5;
-  const auto exact = std::make_shared<GaussianMixtureScore>(GaussianMixture::Gaussian(mean, cov),
-                                                           *sde);
+  const auto exact = std::make_shared<GaussianMixtureScore>(ReverseProblemData("gaussian"), *sde);
   p.sde = sde;
-  p.score = std::make_shared<GaussianScore>(*sde, mean, cov);
+  p.score = std::make_shared<GaussianScore>(*sde, exact->initial().mean(0),
+                                            exact->initial().cov(0));
   p.t_start = sde->t_final();
   p.t_end = 1e-3;
   p.initial_state = [exact, t = sde->t_final()](int64_t first, BatchRef x) {
@@ -309,16 +305,7 @@ ConvergenceProblem ReverseMixtureProblem(const std::string& name,
                                          std::shared_ptr<const ScalarAffineSde> sde) {
   ConvergenceProblem p;
   p.name = name;
-  Vector weights(2);
-  weights << 0.3, 0.7;
-  Vector m1(2), m2(2);
-  m1 << -1.0, 0.5;
-  m2 << 1.0, -0.5;
-  Matrix c1(2, 2), c2(2, 2);
-  c1 << 0.3, 0.1, 0.1, 0.2;
-  c2 << 0.2, -0.05, -0.05, 0.4;
-  auto score =
-      std::make_shared<GaussianMixtureScore>(GaussianMixture(weights, {m1, m2}, {c1, c2}), *sde);
+  auto score = std::make_shared<GaussianMixtureScore>(ReverseProblemData("mixture"), *sde);
   p.sde = sde;
   p.score = score;
   p.t_start = sde->t_final();
@@ -338,6 +325,26 @@ ConvergenceProblem ReverseMixtureProblem(const std::string& name,
 }
 
 }  // namespace
+
+GaussianMixture ReverseProblemData(const std::string& name) {
+  if (name == "gaussian") {
+    Vector mean(2);
+    mean << 0.5, -1.0;
+    Matrix cov(2, 2);
+    cov << 1.0, 0.4, 0.4, 0.5;
+    return GaussianMixture::Gaussian(mean, cov);
+  }
+  Require(name == "mixture", "ReverseProblemData", "name", name, "gaussian or mixture");
+  Vector weights(2);
+  weights << 0.3, 0.7;
+  Vector m1(2), m2(2);
+  m1 << -1.0, 0.5;
+  m2 << 1.0, -0.5;
+  Matrix c1(2, 2), c2(2, 2);
+  c1 << 0.3, 0.1, 0.1, 0.2;
+  c2 << 0.2, -0.05, -0.05, 0.4;
+  return GaussianMixture(weights, {m1, m2}, {c1, c2});
+}
 
 std::vector<ConvergenceProblem> StandardConvergenceProblems() {
   std::vector<ConvergenceProblem> problems;

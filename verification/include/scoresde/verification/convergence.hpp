@@ -55,6 +55,7 @@
 #include "scoresde/sde/sde.hpp"
 #include "scoresde/solvers/noise_source.hpp"
 #include "scoresde/solvers/predictor.hpp"
+#include "scoresde/verification/gaussian_mixture.hpp"
 
 namespace scoresde {
 
@@ -192,6 +193,10 @@ ConvergenceResult RunConvergenceStudy(const ConvergenceProblem& problem, const P
 std::vector<ConvergenceProblem> StandardConvergenceProblems();
 // One of the above by name; throws InvalidArgument listing the names.
 ConvergenceProblem StandardConvergenceProblem(const std::string& name);
+
+// The data law p_0 of the reverse-time problems above: "gaussian" (ve/vp-gaussian-reverse) or
+// "mixture" (ve/vp-mixture-reverse); throws InvalidArgument naming `name` otherwise.
+GaussianMixture ReverseProblemData(const std::string& name);
 
 // CSV with one row per (problem, solver, kind, level): problem,solver,kind,level,h,value,stderr
 // with kind "strong" (value = e_k) or "weak" (value = d_k). Written atomically (temporary file and
