@@ -138,7 +138,8 @@ struct StepController {
     if (err == 0.0) return kMaxFactor;
     return std::clamp(kSafety * std::pow(err, -1.0 / (error_order + 1)), kMinFactor, kMaxFactor);
   }
-  double Rejected(double h_abs, double err) const { return h_abs * std::min(1.0, Factor(err)); }
+  // err > 1 here, so the factor is below 0.9.
+  double Rejected(double h_abs, double err) const { return h_abs * Factor(err); }
   double Accepted(double h_abs, double err, bool after_rejection) const {
     const double factor = Factor(err);
     return h_abs * (after_rejection ? std::min(1.0, factor) : factor);
@@ -570,7 +571,6 @@ class Engine {
         ++u->rejected;
         ++u->consecutive_rejections;
         u->step = controller_.Rejected(h_abs, err);
-        if (options_.max_step > 0.0) u->step = std::min(u->step, options_.max_step);
         if (u->t + direction_ * u->step == u->t || u->consecutive_rejections > 500) {
           std::ostringstream message;
           message << kWhere << ": step size underflow at t = " << FormatValue(u->t)
@@ -582,8 +582,8 @@ class Engine {
         continue;
       }
       ++u->accepted;
-      double proposal = controller_.Accepted(h_abs, err, u->consecutive_rejections > 0);
-      if (options_.max_step > 0.0) proposal = std::min(proposal, options_.max_step);
+      // max_step is applied where the step is planned (PlanSteps).
+      const double proposal = controller_.Accepted(h_abs, err, u->consecutive_rejections > 0);
       u->consecutive_rejections = 0;
       // A step shortened to land on an output time does not shrink the next one.
       u->step = u->lands_on_target ? std::max(proposal, u->step) : proposal;
