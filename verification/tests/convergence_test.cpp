@@ -132,6 +132,22 @@ TEST(StandardConvergenceProblems, AreCompleteAndNamed) {
   }
 }
 
+TEST(ReverseProblemData, GivesTheLawsOfTheReverseProblemsAndNamesABadName) {
+  const GaussianMixture gaussian = ReverseProblemData("gaussian");
+  EXPECT_EQ(gaussian.num_components(), 1);
+  EXPECT_EQ(gaussian.mean(0), (Vector(2) << 0.5, -1.0).finished());
+  const GaussianMixture mixture = ReverseProblemData("mixture");
+  EXPECT_EQ(mixture.num_components(), 2);
+  EXPECT_EQ(mixture.weights(), (Vector(2) << 0.3, 0.7).finished());
+  try {
+    ReverseProblemData("nope");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("ReverseProblemData"));
+    EXPECT_THAT(e.what(), HasSubstr("nope"));
+  }
+}
+
 // The exact solutions are the SDE's solutions: Euler–Maruyama on a fine grid of the same path comes
 // within its strong error. For GBM at h = 2^-12 the strong error is about 0.5·σ²·x·√(h/2) ≈ 0.003;
 // 0.05 is far above it and far below the O(1) differences a wrong formula would give.
